@@ -1,0 +1,34 @@
+/**
+ * The `fustor` command: parses flags and composes the parts. Each subcommand lives in
+ * src/cli/commands/<name>.ts and registers itself on the program here.
+ */
+import { Command, CommanderError } from 'commander';
+import { readFileSync } from 'node:fs';
+
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+export function buildProgram(): Command {
+  const program = new Command('fustor')
+    .description('Fustor — a real-time file-metadata index for large shared storage')
+    .version(pkg.version)
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  return program;
+}
+
+async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      process.exitCode = e.exitCode;
+      return;
+    }
+    const message = e instanceof Error ? e.message : String(e);
+    process.stderr.write(`fustor: ${message}\n`);
+    process.exitCode = 1;
+  }
+}
+
+await main(process.argv);
