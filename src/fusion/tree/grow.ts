@@ -13,13 +13,16 @@ export const DOUBLING_LIMIT = 1 << 20;
 /** Largest capacity we ever ask for (ids are int32; leave headroom for sentinels). */
 export const MAX_CAPACITY = 0x7fff_fff0;
 
+/** Largest byte arena (V8 typed arrays stop at 2^32 elements; name offsets are Uint32). */
+export const MAX_ARENA_BYTES = 0xffff_ffff;
+
 /** Next capacity that holds at least `needed` entries, starting from `current`. */
-export function nextCapacity(current: number, needed: number): number {
+export function nextCapacity(current: number, needed: number, max = MAX_CAPACITY): number {
   let cap = Math.max(current, 16);
   while (cap < needed) cap = cap < DOUBLING_LIMIT ? cap * 2 : cap + Math.ceil(cap / 2);
-  if (cap > MAX_CAPACITY) {
-    if (needed > MAX_CAPACITY) throw new RangeError(`tree store: capacity ${needed} exceeds the int32 id space`);
-    cap = MAX_CAPACITY;
+  if (cap > max) {
+    if (needed > max) throw new RangeError(`tree store: capacity ${needed} exceeds the limit ${max}`);
+    cap = max;
   }
   return cap;
 }

@@ -16,7 +16,7 @@ export class LineageTable {
   get size(): number { return this.entries.length; }
 
   intern(agentId: string, sourceUri: string): number {
-    // NUL cannot appear in an agent id separator-wise ambiguity-free key; JSON.stringify would also do.
+    // The length prefix makes the key unambiguous whatever characters the two strings contain.
     const key = `${agentId.length}:${agentId}\0${sourceUri}`;
     const found = this.byKey.get(key);
     if (found !== undefined) return found;

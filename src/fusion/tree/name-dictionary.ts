@@ -20,7 +20,7 @@
  * (or of a path segment) into a reusable scratch buffer and hashes them in the same pass.
  */
 import { decodeName, encodeName } from '../../protocol/paths.ts';
-import { grown, nextCapacity, powerOfTwoAtLeast } from './grow.ts';
+import { MAX_ARENA_BYTES, grown, nextCapacity, powerOfTwoAtLeast } from './grow.ts';
 
 const FNV_OFFSET = 0x811c9dc5;
 const FNV_PRIME = 0x01000193;
@@ -30,8 +30,8 @@ export class NameDictionary {
   /** Raw name bytes, append-only. */
   private arena = new Uint8Array(4096);
   private arenaUsed = 0;
-  /** offsets[i] is where name i starts; offsets[count] is the end of the last name. */
-  private offsets = new Int32Array(257);
+  /** offsets[i] is where name i starts; offsets[count] is the end of the last name (Uint32: up to 4 GiB of names). */
+  private offsets = new Uint32Array(257);
   /** First node carrying name i, or -1 (the name is then garbage). */
   private head = new Int32Array(256).fill(-1);
   /** nameId + 1 per slot; 0 = empty. */
@@ -122,7 +122,7 @@ export class NameDictionary {
       this.head = grown(this.head, cap, -1);
     }
     if (this.arenaUsed + len > this.arena.length) {
-      this.arena = grown(this.arena, nextCapacity(this.arena.length, this.arenaUsed + len));
+      this.arena = grown(this.arena, nextCapacity(this.arena.length, this.arenaUsed + len, MAX_ARENA_BYTES));
     }
     this.arena.set(this.scratch.subarray(0, len), this.arenaUsed);
     this.arenaUsed += len;

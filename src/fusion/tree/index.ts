@@ -1,0 +1,2 @@
+/** Public surface of the tree store (see README.md). */
+export * from './tree-store.ts';
