@@ -6,16 +6,19 @@
 import { Type, type Static } from 'typebox';
 
 export const MESSAGE_SOURCES = ['realtime', 'snapshot', 'audit', 'on_demand_job'] as const;
-export const MessageSource = Type.Union(MESSAGE_SOURCES.map((s) => Type.Literal(s)));
+export const MessageSource = Type.Union([Type.Literal('realtime'), Type.Literal('snapshot'), Type.Literal('audit'), Type.Literal('on_demand_job')]);
 export type MessageSource = (typeof MESSAGE_SOURCES)[number];
 
 export const EVENT_TYPES = ['insert', 'update', 'delete'] as const;
-export const EventType = Type.Union(EVENT_TYPES.map((s) => Type.Literal(s)));
+export const EventType = Type.Union([Type.Literal('insert'), Type.Literal('update'), Type.Literal('delete')]);
 export type EventType = (typeof EVENT_TYPES)[number];
 
 /** Batch-level source as sent by agents (`message` = realtime). */
 export const BATCH_SOURCE_TYPES = ['message', 'snapshot', 'audit', 'on_demand_job', 'job_complete', 'config_report'] as const;
-export const BatchSourceType = Type.Union(BATCH_SOURCE_TYPES.map((s) => Type.Literal(s)));
+export const BatchSourceType = Type.Union([
+  Type.Literal('message'), Type.Literal('snapshot'), Type.Literal('audit'),
+  Type.Literal('on_demand_job'), Type.Literal('job_complete'), Type.Literal('config_report'),
+]);
 export type BatchSourceType = (typeof BATCH_SOURCE_TYPES)[number];
 
 /** An upsert row of the fs schema. Extra fields are tolerated (older agents send more). */
