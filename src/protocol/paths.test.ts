@@ -33,3 +33,7 @@ test('path helpers — parent, base name and scope', () => {
   assert.ok(!isWithin('/ab', '/a'));
   assert.ok(isWithin('/x', '/'));
 });
+
+test('names — decoding a slice never reads past its end', () => {
+  assert.equal(decodeName(Uint8Array.from([0x61, 0xc3, 0xa9]), 0, 2), 'a\udcc3');
+});

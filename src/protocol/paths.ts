@@ -109,7 +109,7 @@ export function decodeName(bytes: Uint8Array, start = 0, end = bytes.length): st
     if (b >= 0xc2 && b <= 0xdf) { need = 1; cp = b & 0x1f; min = 0x80; }
     else if (b >= 0xe0 && b <= 0xef) { need = 2; cp = b & 0x0f; min = 0x800; }
     else if (b >= 0xf0 && b <= 0xf4) { need = 3; cp = b & 0x07; min = 0x10000; }
-    let ok = need > 0 && i + need < end + 1 && i + need <= end;
+    let ok = need > 0 && i + need < end;
     for (let k = 1; ok && k <= need; k++) {
       const n = bytes[i + k];
       if ((n & 0xc0) !== 0x80) ok = false;
