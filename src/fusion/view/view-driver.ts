@@ -41,8 +41,9 @@ export interface ViewDriver {
   reset(pipeId?: string): void;
   /** Periodic housekeeping (≤ every 0.5 s): suspect sweep, abandoned audit windows. */
   tick(): void;
-  sentinelTasks(): string[];
-  sentinelFeedback(updates: SentinelUpdate[]): number;
+  /** Paths to re-check; `pipeId` scopes a forest view to that pipe's member. */
+  sentinelTasks(pipeId?: string): string[];
+  sentinelFeedback(updates: SentinelUpdate[], pipeId?: string): number;
   /** PUT /suspect-list: stability evidence {path, mtime}. Returns the number applied. */
   suspectEvidence(updates: { path: string; mtime: number }[]): number;
 
