@@ -4,7 +4,11 @@
  */
 import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
+import { registerFind } from './commands/find.ts';
 import { registerFusion } from './commands/fusion.ts';
+import { registerStat } from './commands/stat.ts';
+import { registerTree } from './commands/tree.ts';
+import { registerWatch } from './commands/watch.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -14,7 +18,11 @@ export function buildProgram(): Command {
     .version(pkg.version)
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
+  registerFind(program);
   registerFusion(program);
+  registerTree(program);
+  registerStat(program);
+  registerWatch(program);
   return program;
 }
 
