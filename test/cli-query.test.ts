@@ -29,7 +29,8 @@ const rows: Row[] = [
   dirRow('/up/b/deep', { mtime: old }),
   fileRow('/up/b/deep/w.dat', { size: 0, mtime: old }),
   dirRow('/up/hot', { mtime: now }),
-  fileRow('/up/hot/new.dat', { size: 10, mtime: now }), // written just now: integrity_suspect
+  // Written just now: integrity_suspect for the whole test (hot threshold 3600 s, so a slow machine cannot age it out).
+  fileRow('/up/hot/new.dat', { size: 10, mtime: now }),
   dirRow('/many', { mtime: old }),
   ...Array.from({ length: MANY }, (_, i) => fileRow(`/many/f_${String(i).padStart(4, '0')}.log`, { size: i, mtime: old })),
   dirRow('/w', { mtime: old }),
@@ -72,7 +73,7 @@ const sorted = (r: Run) => lines(r).sort();
 
 before(async () => {
   home = mkdtempSync(join(tmpdir(), 'fustor-cli-home-'));
-  const config = demoConfig({ view: { driver_params: { hot_file_threshold: 30, max_tree_items: 1000 } } }) as {
+  const config = demoConfig({ view: { driver_params: { hot_file_threshold: 3600, max_tree_items: 1000 } } }) as {
     receivers: { main: { api_keys: { key: string; pipe_id: string }[] } };
     views: Record<string, unknown>;
     pipes: Record<string, unknown>;
