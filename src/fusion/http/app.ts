@@ -3,17 +3,19 @@
  * OpenAPI) or a receiver listener (ingest API only). Routes are parametric and read the gateway's
  * current state per request, so a reload never re-registers routes.
  */
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type RawServerDefault } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifySchemaCompiler, type RawServerDefault } from 'fastify';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import swagger from '@fastify/swagger';
-import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { TypeBoxValidatorCompiler, type TSchema, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { FustorError } from '../../kernel/errors.ts';
 import type { Logger } from '../../kernel/logger.ts';
 import type { Gateway } from '../gateway.ts';
 import { installAuth, type ListenerScope } from './auth.ts';
-import { installErrorHandling } from './errors.ts';
+import { installErrorHandling, sendError } from './errors.ts';
 import { healthRoutes } from './health-routes.ts';
 import { ingestRoutes } from './ingest-routes.ts';
 import { queryRoutes } from './query-routes.ts';
+import { parseQueryString } from './query-string.ts';
 
 export type GatewayApp = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>;
 
@@ -32,9 +34,15 @@ export async function createApp(opts: AppOptions): Promise<GatewayApp> {
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: opts.bodyLimit,
     return503OnClosing: true,
-    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 512 },
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: MAX_PARAM_LENGTH, querystringParser: parseQueryString },
+    // URLs the router rejects before any route runs: answered in our error shape, not Fastify's.
+    frameworkErrors: (error, _request, reply) => {
+      if (error.code === 'FST_ERR_BAD_URL') return sendError(reply, new FustorError('BAD_REQUEST', 'the URL path is not valid percent-encoding'));
+      if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') return sendError(reply, new FustorError('BAD_REQUEST', `a URL path segment is longer than ${MAX_PARAM_LENGTH} characters: no view, pipe, session or job id is that long`));
+      return sendError(reply, new FustorError('INTERNAL', 'internal error; the gateway logged it and keeps running'));
+    },
   }).withTypeProvider<TypeBoxTypeProvider>();
-  app.setValidatorCompiler(TypeBoxValidatorCompiler);
+  app.setValidatorCompiler(strictNumbers);
   // Response schemas document the API (OpenAPI); serialisation stays JSON.stringify so that engine
   // results are never silently trimmed to the documented fields.
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
@@ -58,3 +66,31 @@ export async function createApp(opts: AppOptions): Promise<GatewayApp> {
   await app.ready();
   return app;
 }
+
+const MAX_PARAM_LENGTH = 512;
+const DECIMAL = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
+
+/**
+ * TypeBox validation, with strict numbers in query strings and URL params: TypeBox's conversion turns
+ * `limit=1.5` into 1, `max_depth=` into 0 and `limit=0x10` into 16. Here a value for an integer or
+ * number field must be a decimal number (an integral one for integers), else it is refused as
+ * "must be integer" / "must be number" (400 naming the parameter).
+ */
+const strictNumbers: FastifySchemaCompiler<TSchema> = (route) => {
+  const validate = TypeBoxValidatorCompiler(route);
+  const props = (route.schema as { properties?: Record<string, { type?: unknown }> }).properties;
+  if (route.httpPart === 'body' || props === undefined) return validate;
+  const numeric = Object.entries(props).filter(([, p]) => p.type === 'integer' || p.type === 'number').map(([k, p]) => [k, p.type as string] as const);
+  if (numeric.length === 0) return validate;
+  return (value) => {
+    if (typeof value === 'object' && value !== null) {
+      for (const [key, type] of numeric) {
+        const v = (value as Record<string, unknown>)[key];
+        if (typeof v !== 'string') continue;
+        if (DECIMAL.test(v) && (type === 'number' || Number.isInteger(Number(v)))) continue;
+        return { error: [{ keyword: 'type', instancePath: `/${key}`, schemaPath: `#/properties/${key}/type`, params: { type }, message: `must be ${type}` }] };
+      }
+    }
+    return validate(value);
+  };
+};

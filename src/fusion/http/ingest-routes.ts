@@ -6,7 +6,7 @@
  */
 import { Type } from 'typebox';
 import type { FastifyRequest } from 'fastify';
-import { ErrorBody, EventBatch, HeartbeatRequest, HeartbeatResponse, IngestResponse, KeyDiscoveryResponse, PipeInfo, SentinelFeedback, SentinelFeedbackResponse, SentinelTasks, SessionCreateRequest, SessionCreateResponse, SessionDeleteResponse, AuditSignalResponse } from '../../protocol/index.ts';
+import { ErrorBody, EventBatch, HeartbeatRequest, HeartbeatResponse, IngestResponse, KeyDiscoveryResponse, PipeInfo, SentinelFeedback, SentinelFeedbackResponse, SentinelTasks, SessionCreateRequest, SessionCreateResponse, SessionDeleteResponse, AuditSignalResponse, pathProblem } from '../../protocol/index.ts';
 import { FustorError, notFound } from '../../kernel/errors.ts';
 import type { Session } from '../sessions/session-registry.ts';
 import type { Gateway } from '../gateway.ts';
@@ -97,7 +97,16 @@ export function ingestRoutes(app: GatewayApp, gw: Gateway, scope: ListenerScope)
 
   app.post('/api/v1/pipe/consistency/sentinel/feedback', {
     schema: { tags: ['consistency'], summary: 'Results of the sentinel checks', body: SentinelFeedback, response: { 200: SentinelFeedbackResponse, 422: ErrorBody } },
-  }, async (request) => ingest().sentinelFeedback(pipeOfKey(request), request.body));
+  }, async (request) => {
+    const pipeId = pipeOfKey(request);
+    // A path the engine could never hold is a client bug: refuse the whole answer (nothing applied)
+    // instead of skipping it silently and answering "processed".
+    request.body.updates.forEach((u, i) => {
+      const problem = pathProblem(u.path);
+      if (problem !== null) throw new FustorError('VALIDATION', `body.updates[${i}].path: ${problem}`);
+    });
+    return ingest().sentinelFeedback(pipeId, request.body);
+  });
 
   app.get('/api/v1/pipe/pipes', {
     schema: { tags: ['ingest'], summary: 'State of the pipes this key can see', response: { 200: Type.Record(Type.String(), PipeInfo) } },

@@ -1,9 +1,8 @@
 /**
  * The query API (spec 30) under `/api/v1/views/{view}`: thin wrappers over ViewDriver. Every route checks
  * the key against the view; tree/search/stats/metadata/changes also need the view to be ready (503 +
- * Retry-After + reason otherwise). `tree` streams the engine's chunks as they are, never re-encoding.
+ * Retry-After + reason otherwise). `tree` sends the engine's JSON text as one Buffer, never re-encoding it.
  */
-import { Readable } from 'node:stream';
 import { Type } from 'typebox';
 import type { FastifyRequest } from 'fastify';
 import { BlindSpots, ChangesQuery, ChangesResult, ErrorBody, FsNode, Job, PageQuery, PathQuery, SearchQuery, SearchResult, SessionsResult, StatsQuery, SuspectEntry, SuspectEvidence, TreeQuery, pathProblem } from '../../protocol/index.ts';
@@ -53,9 +52,11 @@ export function queryRoutes(app: GatewayApp, gw: Gateway): void {
       if (!driver.has(path)) return { job_id: job.job_id, job_pending: true, message: `path not indexed yet; scan job ${job.job_id} sent to ${job.progress.total} agent session(s)` };
       extra = { job_id: job.job_id, job_pending: job.status === 'RUNNING' };
     }
+    // One Buffer (content-length set, one write): the engine's cached body when it has one.
+    if (extra === null && driver.treeBody !== undefined) return reply.type('application/json; charset=utf-8').send(driver.treeBody({ ...q, path }));
     const chunks = driver.tree({ ...q, path });
     if (extra !== null) appendFields(chunks, extra);
-    return reply.type('application/json; charset=utf-8').send(Readable.from(chunks));
+    return reply.type('application/json; charset=utf-8').send(Buffer.concat(chunks.map((c) => Buffer.from(c, 'utf8'))));
   });
 
   app.get('/api/v1/views/:view/search', {
@@ -71,10 +72,19 @@ export function queryRoutes(app: GatewayApp, gw: Gateway): void {
   app.get('/api/v1/views/:view/stats', {
     schema: { tags, summary: 'View-wide or directory statistics (with `settled`)', params: ViewParams, querystring: StatsQuery, response: { 200: documented(Type.Record(Type.String(), Type.Unknown())), ...errors, ...notReady } },
   }, async (request) => {
-    const driver = viewFor(request, request.params.view, true);
+    const { view } = request.params;
+    const driver = viewFor(request, view, true);
     const q = request.query;
     if (q.path !== undefined) checkPath(q.path);
-    return driver.stats(q);
+    const stats = driver.stats(q);
+    // Spec 30's view-wide `sessions` and `leader` (the leader's session id) belong to the gateway, not
+    // the engine. A forest view shows its members side by side (each with its own leader) instead.
+    if (driver.kind === 'fs' && (q.path === undefined || q.path === '/')) {
+      const active = gw.sessionsOfView(view);
+      stats.sessions = active.length;
+      stats.leader = active.find((s) => s.role === 'leader')?.session_id ?? null;
+    }
+    return stats;
   });
 
   app.get('/api/v1/views/:view/metadata', {

@@ -2,7 +2,7 @@
  * Per-directory aggregate columns, indexed by a directory slot (not by node id), so that files
  * pay only the 4-byte `dirSlot` column of the node table for them.
  *
- * Slot columns (45 B per directory):
+ * Slot columns (53 B per directory):
  *   fileCount, dirCount      subtree counts, the directory itself excluded
  *   childCount               direct children (O(1) `childCount()`)
  *   suspectCount             files flagged suspect in the subtree
@@ -10,6 +10,8 @@
  *   totalSize                sum of file sizes in the subtree (directory sizes are not counted)
  *   latestMtime              max mtime of every node in the subtree (0 for an empty directory)
  *   lastChangeAt             max `now` of any mutation in the subtree; never decreases
+ *   changeSeq                `seq` of the last mutation of the directory itself or of anything below it
+ *                            (flag changes made with `now = 0` included); never decreases
  *   stale                    1 when latestMtime may be too high (see below)
  *
  * latestMtime cannot be decremented when the node holding the max goes away or gets an older mtime.
@@ -45,7 +47,14 @@ export class DirTable {
   totalSize: Float64Array;
   latestMtime: Float64Array;
   lastChangeAt: Float64Array;
+  changeSeq: Float64Array;
   stale: Uint8Array;
+  /**
+   * Mutation counter: bumped by every `alloc` and `on*` call. Unlike `lastChangeAt` it does not depend on
+   * the caller's clock (no same-millisecond ties, and flag bookkeeping with `now = 0` counts), so a
+   * reader holding `seq` can tell whether anything below a directory changed since (the /tree cache).
+   */
+  seq = 0;
 
   private highWater = 0;
   private freeHead = -1;
@@ -60,13 +69,14 @@ export class DirTable {
     this.totalSize = new Float64Array(capacity);
     this.latestMtime = new Float64Array(capacity);
     this.lastChangeAt = new Float64Array(capacity);
+    this.changeSeq = new Float64Array(capacity);
     this.stale = new Uint8Array(capacity);
   }
 
   get count(): number { return this.used; }
   get capacity(): number { return this.fileCount.length; }
 
-  bytes(): number { return this.capacity * 45; }
+  bytes(): number { return this.capacity * 53; }
 
   /** A zeroed slot. */
   alloc(): number {
@@ -85,6 +95,7 @@ export class DirTable {
     this.totalSize[slot] = 0;
     this.latestMtime[slot] = 0;
     this.lastChangeAt[slot] = 0;
+    this.changeSeq[slot] = ++this.seq; // a new directory is a change of itself
     this.stale[slot] = 0;
     this.used++;
     return slot;
@@ -103,12 +114,15 @@ export class DirTable {
     const parentOf = nodes.parent;
     const dirSlot = nodes.dirSlot;
     const lastChangeAt = this.lastChangeAt;
+    const changeSeq = this.changeSeq;
+    const seq = ++this.seq;
     this.childCount[dirSlot[parent]]++;
     const counts = isDirectory ? this.dirCount : this.fileCount;
     for (let a = parent; a !== -1; a = parentOf[a]) {
       const s = dirSlot[a];
       counts[s]++;
       if (now > lastChangeAt[s]) lastChangeAt[s] = now;
+      changeSeq[s] = seq;
     }
   }
 
@@ -131,6 +145,7 @@ export class DirTable {
     }
     const parentOf = nodes.parent;
     const dirSlot = nodes.dirSlot;
+    const seq = ++this.seq;
     this.childCount[dirSlot[parentOf[id]]]--;
     for (let a = parentOf[id]; a !== -1; a = parentOf[a]) {
       const s = dirSlot[a];
@@ -141,6 +156,7 @@ export class DirTable {
       this.blindSpotCount[s] -= blindSpots;
       if (maxMtime >= this.latestMtime[s] && this.latestMtime[s] > 0) this.stale[s] = 1;
       if (now > this.lastChangeAt[s]) this.lastChangeAt[s] = now;
+      this.changeSeq[s] = seq;
     }
   }
 
@@ -151,6 +167,8 @@ export class DirTable {
     const mtime = nodes.mtime[id];
     const dSize = dirSlot[id] === -1 ? nodes.size[id] - oldSize : 0; // directory sizes are not aggregated
     const decreased = mtime < oldMtime;
+    const seq = ++this.seq;
+    if (dirSlot[id] !== -1) this.changeSeq[dirSlot[id]] = seq; // the directory's own attributes
     for (let a = parentOf[id]; a !== -1; a = parentOf[a]) {
       const s = dirSlot[a];
       if (dSize !== 0) this.totalSize[s] += dSize;
@@ -158,6 +176,7 @@ export class DirTable {
       if (mtime > latest) this.latestMtime[s] = mtime;
       else if (decreased && oldMtime >= latest) this.stale[s] = 1; // it may have been the max
       if (now > this.lastChangeAt[s]) this.lastChangeAt[s] = now;
+      this.changeSeq[s] = seq;
     }
   }
 
@@ -169,11 +188,14 @@ export class DirTable {
     const delta = (bit: number): number => ((flags & bit) !== 0 ? 1 : 0) - ((oldFlags & bit) !== 0 ? 1 : 0);
     const dSuspect = (flags & FLAG_DIRECTORY) === 0 ? delta(FLAG_SUSPECT) : 0; // files only
     const dBlind = delta(FLAG_BLIND_SPOT);
+    const seq = ++this.seq;
+    if (dirSlot[id] !== -1) this.changeSeq[dirSlot[id]] = seq; // the directory's own flags
     for (let a = parentOf[id]; a !== -1; a = parentOf[a]) {
       const s = dirSlot[a];
       this.suspectCount[s] += dSuspect;
       this.blindSpotCount[s] += dBlind;
       if (now > this.lastChangeAt[s]) this.lastChangeAt[s] = now;
+      this.changeSeq[s] = seq;
     }
   }
 
@@ -235,6 +257,7 @@ export class DirTable {
     this.totalSize = grown(this.totalSize, capacity);
     this.latestMtime = grown(this.latestMtime, capacity);
     this.lastChangeAt = grown(this.lastChangeAt, capacity);
+    this.changeSeq = grown(this.changeSeq, capacity);
     this.stale = grown(this.stale, capacity);
   }
 }

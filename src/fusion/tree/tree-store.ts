@@ -373,6 +373,25 @@ export class TreeStore {
     return this.dirs.read(this.nodes, dirId);
   }
 
+  /**
+   * Mutation counter of the store: bumped by every creation, removal, `setAttrs` that changed a value and
+   * `setFlag` that changed a bit (whatever their `now`); never decreases, not even across `clear()`.
+   */
+  get mutationSeq(): number { return this.dirs.seq; }
+
+  /**
+   * `mutationSeq` as of the last mutation that can show in the node's subtree: for a directory, a change
+   * of the directory itself (its attributes or flags, its creation) or of anything below it; for a file,
+   * the value of its parent (conservative). `changeSeq(id) <= s` means nothing there changed since `s`.
+   */
+  changeSeq(id: number): number {
+    const n = this.nodes;
+    const slot = n.dirSlot[id];
+    if (slot !== -1) return this.dirs.changeSeq[slot];
+    const p = n.parent[id];
+    return p < 0 ? this.dirs.seq : this.dirs.changeSeq[n.dirSlot[p]];
+  }
+
   // --- name index ---------------------------------------------------------------------------
 
   *nodesNamed(name: string): Iterable<number> {
@@ -418,7 +437,9 @@ export class TreeStore {
     });
     this.names = new NameDictionary(cap);
     this.index = new ChildIndex(cap, this.nodes.parent, this.nodes.nameId);
+    const seq = this.dirs === undefined ? 0 : this.dirs.seq;
     this.dirs = new DirTable();
+    this.dirs.seq = seq; // monotonic across clear(): readers may hold values from before
     this.sortedCache.clear();
     this.cachedDirPath = '';
     this.cachedDirId = -1;

@@ -16,7 +16,8 @@ import { checkPath, validateDelete, validateUpsert } from './row-validation.ts';
 import { search } from './search.ts';
 import { sentinelFeedback, sentinelTasks, stabilityEvidence, sweepSuspects } from './sentinel.ts';
 import { bestMetric, pathStats, viewStats } from './stats.ts';
-import { ChunkWriter, checkTreeSize, planTree, resolvePath, treeJson, writeTree, type TreePlan } from './tree-json.ts';
+import { TreeCache, treeCacheKey } from './tree-cache.ts';
+import { ChunkWriter, checkTreeSize, chunksToBuffer, planTree, resolvePath, treeJson, writeTree, type TreePlan } from './tree-json.ts';
 import { ViewState } from './view-state.ts';
 import { FLAG_BLIND_SPOT } from '../tree/tree-store.ts';
 
@@ -34,6 +35,8 @@ export class FsView implements ViewDriver {
   readonly kind = 'fs' as const;
   private readonly s: ViewState;
   private readonly arbiter: Arbiter;
+  /** Encoded /tree answers, valid while nothing in them changed (tree-cache.ts). */
+  private readonly treeCache = new TreeCache();
 
   constructor(readonly viewId: string, readonly settings: FsViewSettings, clock: Clock = systemClock, options: FsViewOptions = {}) {
     this.s = new ViewState(settings, clock, options.journal ?? new ChangeJournal(settings.journalSize), options.member ?? 0);
@@ -51,27 +54,29 @@ export class FsView implements ViewDriver {
     if (!Array.isArray(rows) || rows.length === 0) return result;
     const now = s.clock.now();
     const arbiter = this.arbiter;
-    arbiter.begin(source, s.tree.internLineage(lineage.agentId ?? '', lineage.sourceUri ?? ''), now);
+    // The per-event context starts at the first valid row: an event whose rows are all malformed
+    // changes nothing (beginning an audit event would open an audit window, spec 60 "no state change").
+    const begin = (): void => arbiter.begin(source, s.tree.internLineage(lineage.agentId ?? '', lineage.sourceUri ?? ''), now);
     let changed = 0;
     if (event.event_type === 'delete') {
       for (let i = 0; i < rows.length; i++) {
         const row = validateDelete(rows[i]);
         if (typeof row === 'string') { this.reject(result, i, row); continue; }
-        result.applied++;
+        if (result.applied++ === 0) begin();
         if (arbiter.delete(row)) changed++;
       }
     } else {
       for (let i = 0; i < rows.length; i++) {
         const row = validateUpsert(rows[i]);
         if (typeof row === 'string') { this.reject(result, i, row); continue; }
-        result.applied++;
+        if (result.applied++ === 0) begin();
         if (arbiter.upsert(row)) changed++;
       }
     }
     s.counters.rowsApplied += result.applied;
     s.counters.rowsIgnored += result.applied - changed;
     s.counters.rowsRejected += result.rejected;
-    s.lastEventAt = now;
+    if (result.applied > 0) s.lastEventAt = now;
     return result;
   }
 
@@ -98,7 +103,10 @@ export class FsView implements ViewDriver {
     s.sessionStart = s.nowScan();
   }
 
-  reset(_pipeId?: string): void { this.s.clear(); }
+  reset(_pipeId?: string): void {
+    this.s.clear();
+    this.treeCache.clear();
+  }
 
   tick(): void {
     const s = this.s;
@@ -130,6 +138,25 @@ export class FsView implements ViewDriver {
 
   tree(q: TreeQuery): string[] { return treeJson(this.s.tree, q, this.settings.maxTreeItems); }
 
+  /** The /tree answer as one UTF-8 body; from the cache while nothing in it changed since it was built. */
+  treeBody(q: TreeQuery): Buffer {
+    const tree = this.s.tree;
+    const id = resolvePath(tree, q.path ?? '/');
+    const key = treeCacheKey(q);
+    const hit = this.treeCache.get(key, tree, id);
+    if (hit !== undefined) {
+      checkTreeSize(hit.count, this.settings.maxTreeItems);
+      return hit.body;
+    }
+    const plan = planTree(tree, q);
+    checkTreeSize(plan.count, this.settings.maxTreeItems);
+    const w = new ChunkWriter();
+    writeTree(tree, plan, w);
+    const body = chunksToBuffer(w.finish());
+    this.treeCache.set(key, { body, id, generation: tree.generation(id), count: plan.count, builtSeq: tree.mutationSeq, builtAt: this.s.clock.now() });
+    return body;
+  }
+
   /** Plan a tree response without the max_tree_items check (forest views check the sum). */
   planTree(q: TreeQuery): TreePlan { return planTree(this.s.tree, q); }
   writeTree(plan: TreePlan, w: ChunkWriter): void { writeTree(this.s.tree, plan, w); }
@@ -139,7 +166,7 @@ export class FsView implements ViewDriver {
 
   stats(q: StatsQuery): Record<string, unknown> {
     const now = this.s.clock.now();
-    return q.path === undefined || q.path === '/' ? viewStats(this.s, q, now) : pathStats(this.s, q, now);
+    return q.path === undefined || q.path === '/' ? { ...viewStats(this.s, q, now), tree_cache: this.treeCache.stats() } : pathStats(this.s, q, now);
   }
 
   /** The metric a forest view ranks members by, or undefined when `path` is absent here. */

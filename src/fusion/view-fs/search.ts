@@ -1,5 +1,6 @@
 /**
- * `GET /search` (spec 30): glob search (picomatch: `*`, `?`, `[..]`, `**`, braces) over names and paths.
+ * `GET /search` (spec 30): glob search (`*`, `?`, `[..]`, `**`; braces and extglobs through picomatch; see
+ * glob.ts, which keeps matching linear) over names and paths.
  *
  * Strategies, chosen so that a search costs what it finds rather than the size of the view:
  *  - literal name (no glob characters, no `/`): the name index, O(nodes with that name);
@@ -22,6 +23,7 @@ import picomatch from 'picomatch';
 import { badRequest } from '../../kernel/errors.ts';
 import { decodeName, encodeName, isWithin, pathSegments, type FsNode, type SearchQuery } from '../../protocol/index.ts';
 import { FLAG_SUSPECT, NO_NODE, type TreeStore } from '../tree/tree-store.ts';
+import { compileGlob, type Matcher } from './glob.ts';
 import { firstNotBefore } from './name-cursor.ts';
 import { fsNode } from './node-format.ts';
 import { checkPath } from './row-validation.ts';
@@ -29,17 +31,13 @@ import { resolvePath } from './tree-json.ts';
 
 export const DEFAULT_SEARCH_LIMIT = 1000;
 
-type Matcher = (s: string) => boolean;
 const matcherCache = new Map<string, Matcher>();
 
+/** A glob matcher (linear for the glob language of spec 30, see glob.ts); 400 for an invalid or too complex pattern. */
 function compile(pattern: string): Matcher {
   let m = matcherCache.get(pattern);
   if (m !== undefined) return m;
-  try {
-    m = picomatch(pattern, { dot: true });
-  } catch (e) {
-    throw badRequest(`invalid pattern: ${(e as Error).message}`);
-  }
+  m = compileGlob(pattern);
   if (matcherCache.size >= 256) matcherCache.delete(matcherCache.keys().next().value as string);
   matcherCache.set(pattern, m);
   return m;

@@ -15,9 +15,8 @@
  */
 import { FustorError, badRequest, notFound } from '../../kernel/errors.ts';
 import type { TreeQuery } from '../../protocol/index.ts';
-import { NO_NODE, type TreeStore } from '../tree/tree-store.ts';
+import { FLAG_AGENT_MISSING, FLAG_AUDIT_SKIPPED, FLAG_DIRECTORY, FLAG_SUSPECT, NO_NODE, type TreeStore } from '../tree/tree-store.ts';
 import { decodeNameCursor, encodeNameCursor, firstAfter } from './name-cursor.ts';
-import { NodeJson } from './node-format.ts';
 import { checkPath } from './row-validation.ts';
 
 export const CHUNK_CHARS = 64 * 1024;
@@ -103,41 +102,122 @@ export function checkTreeSize(count: number, maxTreeItems: number): void {
 /** Accumulates JSON text and cuts it into chunks of about CHUNK_CHARS. */
 export class ChunkWriter {
   readonly chunks: string[] = [];
-  private buf = '';
+  // Pieces joined once per chunk: join() writes one flat string, where `+=` would build a rope of
+  // thousands of cons cells that the UTF-8 encoder then has to flatten.
+  private parts: string[] = [];
+  private length = 0;
   write(s: string): void {
-    this.buf += s;
-    if (this.buf.length >= CHUNK_CHARS) {
-      this.chunks.push(this.buf);
-      this.buf = '';
-    }
+    this.parts.push(s);
+    this.length += s.length;
+    if (this.length >= CHUNK_CHARS) this.cut();
   }
   finish(): string[] {
-    if (this.buf.length > 0 || this.chunks.length === 0) this.chunks.push(this.buf);
-    this.buf = '';
+    if (this.length > 0 || this.chunks.length === 0) this.cut();
     return this.chunks;
+  }
+  private cut(): void {
+    this.chunks.push(this.parts.join(''));
+    this.parts = [];
+    this.length = 0;
+  }
+}
+
+/**
+ * The inside of the JSON string literal of `s` (no quotes): `s` itself when nothing needs escaping —
+ * the usual case for names and paths — otherwise JSON.stringify's escaping (control characters, `"`,
+ * `\\`, lone surrogates; any surrogate takes the slow path, which is exact either way).
+ */
+export function jsonInner(s: string): string {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c === 0x22 || c === 0x5c || (c >= 0xd800 && c <= 0xdfff)) {
+      const q = JSON.stringify(s);
+      return q.slice(1, q.length - 1);
+    }
+  }
+  return s;
+}
+
+const TYPE_DIR = '","content_type":"directory"';
+const TYPE_FILE = '","content_type":"file"';
+/** `integrity_suspect` and `agent_missing` by `flags & (FLAG_SUSPECT | FLAG_AGENT_MISSING)`. */
+const SUSPECT_MISSING: readonly string[] = Array.from({ length: 8 }, (_, f) =>
+  `,"integrity_suspect":${(f & FLAG_SUSPECT) !== 0},"agent_missing":${(f & FLAG_AGENT_MISSING) !== 0}`);
+const AUDIT_SKIPPED = [',"audit_skipped":false', ',"audit_skipped":true'] as const;
+
+/**
+ * Writes node objects (the fields of node-format.ts, in its order) straight from the tree's columns:
+ * one string per node built by concatenation, names escaped once and reused for the child's path,
+ * the flag- and lineage-dependent fragments taken from small tables. Nothing is cached per node.
+ */
+class TreeText {
+  /** `,"last_agent_id":…,"source_uri":…` by lineage id, built on first use. */
+  private readonly lineageText: string[] = [];
+
+  constructor(private readonly tree: TreeStore, private readonly onlyPath: boolean, private readonly w: ChunkWriter) {}
+
+  /**
+   * `name` and `path` are already escaped (jsonInner). `page`: the children to write instead of all of
+   * them (the top node of a paged listing), followed by `nextCursor` when given.
+   */
+  node(id: number, name: string, path: string, depth: number, page: ArrayLike<number> | null, nextCursor: string | undefined): void {
+    const tree = this.tree;
+    const flags = tree.flags(id);
+    const dir = (flags & FLAG_DIRECTORY) !== 0;
+    let s = '{"name":"' + name + '","path":"' + path + (dir ? TYPE_DIR : TYPE_FILE);
+    if (!this.onlyPath) {
+      const lin = tree.lineageId(id);
+      let linText = this.lineageText[lin];
+      if (linText === undefined) {
+        const l = tree.lineage(id);
+        linText = `,"last_agent_id":${JSON.stringify(l.agentId)},"source_uri":${JSON.stringify(l.sourceUri)}`;
+        this.lineageText[lin] = linText;
+      }
+      s += ',"size":' + tree.size(id) + ',"modified_time":' + tree.mtime(id) + ',"created_time":' + tree.ctime(id)
+        + SUSPECT_MISSING[flags & (FLAG_SUSPECT | FLAG_AGENT_MISSING)] + linText;
+      if (dir) s += AUDIT_SKIPPED[(flags & FLAG_AUDIT_SKIPPED) !== 0 ? 1 : 0];
+    }
+    const w = this.w;
+    if (depth > 0 && dir) {
+      const list = page ?? tree.sortedChildren(id);
+      if (list.length === 0) {
+        w.write(s + ',"children":[]');
+      } else {
+        w.write(s + ',"children":[');
+        const prefix = path === '/' ? '/' : path + '/';
+        for (let i = 0; i < list.length; i++) {
+          if (i > 0) w.write(',');
+          const c = list[i];
+          const cname = jsonInner(tree.name(c));
+          this.node(c, cname, prefix + cname, depth - 1, null, undefined);
+        }
+        w.write(']');
+      }
+      if (nextCursor !== undefined) w.write(`,"next_cursor":${JSON.stringify(nextCursor)}`);
+      w.write('}');
+    } else {
+      w.write(nextCursor !== undefined ? `${s},"next_cursor":${JSON.stringify(nextCursor)}}` : s + '}');
+    }
   }
 }
 
 /** Write the planned response into `w`. */
 export function writeTree(tree: TreeStore, plan: TreePlan, w: ChunkWriter): void {
-  const fmt = new NodeJson(tree, plan.onlyPath);
-  const writeNode = (id: number, name: string, path: string, depth: number, children: ArrayLike<number> | null): void => {
-    w.write(fmt.head(id, name, path));
-    if (depth > 0 && tree.isDirectory(id)) {
-      const list = children ?? tree.sortedChildren(id);
-      w.write(',"children":[');
-      for (let i = 0; i < list.length; i++) {
-        if (i > 0) w.write(',');
-        const c = list[i];
-        const cname = tree.name(c);
-        writeNode(c, cname, path === '/' ? `/${cname}` : `${path}/${cname}`, depth - 1, null);
-      }
-      w.write(']');
-    }
-    if (children !== null && plan.nextCursor !== undefined) w.write(`,"next_cursor":${JSON.stringify(plan.nextCursor)}`);
-    w.write('}');
-  };
-  writeNode(plan.id, tree.name(plan.id), plan.path, plan.depth, plan.page ?? null);
+  const page = plan.page ?? null;
+  new TreeText(tree, plan.onlyPath, w).node(plan.id, jsonInner(tree.name(plan.id)), jsonInner(plan.path), plan.depth, page,
+    page !== null ? plan.nextCursor : undefined);
+}
+
+/** The chunks as one UTF-8 Buffer (one encoding pass, no intermediate copies). */
+export function chunksToBuffer(chunks: readonly string[]): Buffer {
+  if (chunks.length === 1) return Buffer.from(chunks[0], 'utf8');
+  const lengths = new Array<number>(chunks.length);
+  let total = 0;
+  for (let i = 0; i < chunks.length; i++) total += lengths[i] = Buffer.byteLength(chunks[i], 'utf8');
+  const buf = Buffer.allocUnsafe(total);
+  let off = 0;
+  for (let i = 0; i < chunks.length; i++) off += buf.write(chunks[i], off, lengths[i], 'utf8');
+  return buf;
 }
 
 /** Plan, check against `maxTreeItems`, write. */

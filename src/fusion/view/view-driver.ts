@@ -50,6 +50,8 @@ export interface ViewDriver {
   // ---- queries ----
   /** JSON text of the /tree response, produced in one synchronous pass as chunks (streamed by the caller). */
   tree(q: TreeQuery): string[];
+  /** The same answer as one UTF-8 body (may come from a cache); used by GET /tree when present. */
+  treeBody?(q: TreeQuery): Buffer;
   search(q: SearchQuery): { items: FsNode[]; next_cursor?: string };
   stats(q: StatsQuery): Record<string, unknown>;
   metadata(path: string): FsNode;
