@@ -4,10 +4,12 @@
  */
 import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
+import { registerAgent } from './commands/agent.ts';
 import { registerFind } from './commands/find.ts';
 import { registerFusion } from './commands/fusion.ts';
 import { registerStat } from './commands/stat.ts';
 import { registerTree } from './commands/tree.ts';
+import { registerUp } from './commands/up.ts';
 import { registerWatch } from './commands/watch.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -18,11 +20,13 @@ export function buildProgram(): Command {
     .version(pkg.version)
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
+  registerAgent(program);
   registerFind(program);
   registerFusion(program);
   registerTree(program);
   registerStat(program);
   registerWatch(program);
+  registerUp(program);
   return program;
 }
 
