@@ -5,17 +5,16 @@
  * references, two pipes with the same source+sender pair). Every problem is ONE AgentConfigError line
  * naming the file and the field. Credential values never appear in messages.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { isAbsolute, join } from 'node:path';
-import { LineCounter, parseDocument } from 'yaml';
+import { isAbsolute } from 'node:path';
 import { Compile } from 'typebox/compile';
 import type { TSchema } from 'typebox';
+import { ConfigFileError, readYamlConfigDir } from '../../kernel/yaml-config-dir.ts';
 import { AGENT_ID_PATTERN, PipeConfig, SenderConfig, SourceConfig, TopLevel, type DebugFault } from './agent-config-schema.ts';
 
-export class AgentConfigError extends Error {
-  constructor(readonly file: string, readonly field: string | null, readonly problem: string) {
-    super(`config error in ${file}: ${field === null ? '' : `${field}: `}${problem}`);
+export class AgentConfigError extends ConfigFileError {
+  constructor(file: string, field: string | null, problem: string) {
+    super(file, field, problem);
     this.name = 'AgentConfigError';
   }
 }
@@ -60,35 +59,14 @@ const DRIVERS: Partial<Record<Section, string>> = { sources: 'fs', senders: 'fus
 type Doc = Record<string, unknown>;
 
 export function loadAgentConfigDir(dir: string): LoadedAgentConfig {
-  let names: string[];
   try {
-    if (!statSync(dir).isDirectory()) throw new AgentConfigError(dir, null, 'not a directory');
-    names = readdirSync(dir).filter((n) => n.endsWith('.yaml') || n.endsWith('.yml')).sort();
+    return mergeAgentConfigDocs(readYamlConfigDir(dir));
   } catch (e) {
-    if (e instanceof AgentConfigError) throw e;
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new AgentConfigError(dir, null, code === 'ENOENT' ? 'no such directory' : `cannot read the directory (${code ?? String(e)})`);
+    if (e instanceof ConfigFileError && !(e instanceof AgentConfigError)) throw new AgentConfigError(e.file, e.field, e.problem);
+    throw e;
   }
-  if (names.length === 0) throw new AgentConfigError(dir, null, 'no *.yaml file in the directory');
-  const files = names.map((n) => join(dir, n));
-  return mergeAgentConfigDocs(files.map((file) => ({ file, doc: parseYamlFile(file) })));
 }
 
-function parseYamlFile(file: string): unknown {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new AgentConfigError(file, null, `cannot read the file (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
-  }
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { prettyErrors: false, lineCounter });
-  if (doc.errors.length > 0) {
-    const err = doc.errors[0];
-    throw new AgentConfigError(file, `line ${lineCounter.linePos(err.pos[0]).line}`, err.message.split('\n')[0]);
-  }
-  return doc.toJS({ maxAliasCount: 100 });
-}
 
 /** Merge parsed documents in order, validate, resolve. Exposed for tests and the managed mode. */
 export function mergeAgentConfigDocs(sources: { file: string; doc: unknown }[], defaults: { agentId?: string } = {}): LoadedAgentConfig {

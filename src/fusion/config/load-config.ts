@@ -5,17 +5,15 @@
  * (references between sections, keys bound twice). Any problem is one ConfigError line naming the
  * file and the field. Key values never appear in messages.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
-import { LineCounter, parseDocument } from 'yaml';
 import { Compile } from 'typebox/compile';
+import { ConfigFileError, readYamlConfigDir } from '../../kernel/yaml-config-dir.ts';
 import { FusionConfig, ID_PATTERN } from '../../protocol/index.ts';
 import { describeSchemaErrors, type SchemaError } from './schema-errors.ts';
 import { resolveConfig, type ResolvedConfig } from './resolved-config.ts';
 
-export class ConfigError extends Error {
-  constructor(readonly file: string, readonly field: string | null, readonly problem: string) {
-    super(`config error in ${file}: ${field === null ? '' : `${field}: `}${problem}`);
+export class ConfigError extends ConfigFileError {
+  constructor(file: string, field: string | null, problem: string) {
+    super(file, field, problem);
     this.name = 'ConfigError';
   }
 }
@@ -38,18 +36,12 @@ type Doc = Record<string, unknown>;
 
 /** Read, merge and validate DIR. Throws ConfigError. */
 export function loadConfigDir(dir: string): LoadedConfig {
-  let names: string[];
   try {
-    if (!statSync(dir).isDirectory()) throw new ConfigError(dir, null, 'not a directory');
-    names = readdirSync(dir).filter((n) => n.endsWith('.yaml') || n.endsWith('.yml')).sort();
+    return mergeConfigDocs(readYamlConfigDir(dir));
   } catch (e) {
-    if (e instanceof ConfigError) throw e;
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new ConfigError(dir, null, code === 'ENOENT' ? 'no such directory' : `cannot read the directory (${code ?? String(e)})`);
+    if (e instanceof ConfigFileError && !(e instanceof ConfigError)) throw new ConfigError(e.file, e.field, e.problem);
+    throw e;
   }
-  if (names.length === 0) throw new ConfigError(dir, null, 'no *.yaml file in the directory');
-  const files = names.map((n) => join(dir, n));
-  return mergeConfigDocs(files.map((file) => ({ file, doc: parseYamlFile(file) })));
 }
 
 /** Merge parsed documents (in order) and validate. Exposed for tests and the controller-fed mode. */
@@ -82,23 +74,6 @@ export function mergeConfigDocs(sources: { file: string; doc: unknown }[]): Load
   return { config: resolveConfig(merged as FusionConfig), files: sources.map((s) => s.file), warnings };
 }
 
-function parseYamlFile(file: string): unknown {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new ConfigError(file, null, `cannot read the file (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
-  }
-  // yaml rejects duplicate mapping keys by default (uniqueKeys), which catches a key defined twice in one file.
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { prettyErrors: false, lineCounter });
-  if (doc.errors.length > 0) {
-    const err = doc.errors[0];
-    const at = lineCounter.linePos(err.pos[0]);
-    throw new ConfigError(file, `line ${at.line}`, err.message.split('\n')[0]);
-  }
-  return doc.toJS({ maxAliasCount: 100 });
-}
 
 /** Structural validation of one file against the FusionConfig schema, with friendlier driver messages. */
 function checkStructure(file: string, doc: unknown): void {
