@@ -1,8 +1,9 @@
 /**
- * Benchmark runner (spec 60, P1–P4). Benchmarks never run in CI.
+ * Benchmark runner (spec 60, P1–P7). Benchmarks never run in CI.
  *
  *   npm run bench                      all of them at 1 M files (a few minutes)
  *   npm run bench -- p3 p4             some of them
+ *   npm run bench -- p5 p6 p7          the agent benchmarks (a real agent process on the 1 M-file tree)
  *   npm run bench -- p2 --entries 10000000   P2 at 10 M entries (needs a few GB free)
  *
  * Flags: --files N (layout size, default 1,000,000), --repeats N (default 5), --entries N[,N…] (P2, default
@@ -20,8 +21,12 @@ import { p2 } from './p2-memory.ts';
 import { p3 } from './p3-query.ts';
 import { p3r } from './p3r-discovery.ts';
 import { p4 } from './p4-search.ts';
+import { p5 } from './p5-walk.ts';
+import { p6 } from './p6-freshness.ts';
+import { p7 } from './p7-ready.ts';
 
-const ALL: Benchmark[] = [p1, p2, p3, p3r, p4];
+// p7 reports the runs p5 measured (one measurement per `npm run bench`).
+const ALL: Benchmark[] = [p1, p2, p3, p3r, p4, p5, p6, p7];
 
 async function main(): Promise<number> {
   const { names, args } = parseArgs(process.argv.slice(2));
