@@ -105,3 +105,19 @@ test('the example configuration loads', () => {
   assert.deepEqual([...config.pipes.keys()], ['demo']);
   assert.equal(config.pipes.get('demo')!.sender.uri, 'http://127.0.0.1:8101');
 });
+
+test('a fields_mapping that cannot be applied is refused at load time with one line naming the pipe', () => {
+  const dir = dirWith({
+    'a.yaml': `${BASE}  pipe-m: { source: src-b, sender: to-fusion, fields_mapping: [{ to: path, source: ["path:weird"] }] }\n`,
+  });
+  try {
+    assert.throws(() => loadAgentConfigDir(dir), (e: unknown) => {
+      assert.ok(e instanceof AgentConfigError);
+      assert.match(e.message, /a\.yaml: pipes\.pipe-m\.fields_mapping: \[0\] source: unknown type 'weird'/);
+      assert.ok(!e.message.includes('\n'));
+      return true;
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

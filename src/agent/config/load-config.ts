@@ -10,6 +10,7 @@ import { isAbsolute } from 'node:path';
 import { Compile } from 'typebox/compile';
 import type { TSchema } from 'typebox';
 import { ConfigFileError, readYamlConfigDir } from '../../kernel/yaml-config-dir.ts';
+import { compileFieldsMapping, type MappingEntry } from '../pipe/fields-mapping.ts';
 import { AGENT_ID_PATTERN, PipeConfig, SenderConfig, SourceConfig, TopLevel, type DebugFault } from './agent-config-schema.ts';
 
 export class AgentConfigError extends ConfigFileError {
@@ -127,6 +128,13 @@ function checkEntry(section: Section, id: string, entry: unknown, file: string):
     if (!isAbsolute(uri)) throw new AgentConfigError(file, `${where}.uri`, 'must be an absolute directory path');
   }
   if (section === 'senders' && !/^https?:\/\/[^/]/.test(e.uri as string)) throw new AgentConfigError(file, `${where}.uri`, 'must be an http:// or https:// URL');
+  if (section === 'pipes' && Array.isArray(e.fields_mapping)) {
+    try {
+      compileFieldsMapping(e.fields_mapping as MappingEntry[]);
+    } catch (err) {
+      throw new AgentConfigError(file, `${where}.fields_mapping`, (err as Error).message.replace(/^fields_mapping(\[\d+\])?\.?\s*/, '$1 ').trim());
+    }
+  }
 }
 
 function stripFileScheme(uri: string): string {

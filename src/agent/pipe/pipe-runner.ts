@@ -18,6 +18,7 @@ import type { ResolvedPipe } from '../config/load-config.ts';
 import type { CompensatingSource, Row, SourceOutput, SourceSignal } from '../fs/source/types.ts';
 import { FsSource } from '../fs/source/index.ts';
 import { PipeSender } from '../sender/index.ts';
+import { compileFieldsMapping } from './fields-mapping.ts';
 import type { LeaderWork, PipeSource, PipeStatus, SourceFactory } from './pipe-types.ts';
 
 class Cancelled extends Error {
@@ -54,8 +55,12 @@ export class PipeRunner {
   private counts = { snapshots: 0, audits: 0, scans: 0 };
   private readonly scans = new Set<Promise<void>>();
   private closed = false;
+  /** The pipe's fields_mapping projection (null = rows pass through); validated when the config was loaded. */
+  private readonly mapRow: ((row: Row) => Row) | null;
 
-  constructor(private readonly cfg: ResolvedPipe, private readonly opts: PipeRunnerOptions) {}
+  constructor(private readonly cfg: ResolvedPipe, private readonly opts: PipeRunnerOptions) {
+    this.mapRow = compileFieldsMapping(cfg.fieldsMapping) as ((row: Row) => Row) | null;
+  }
 
   private get log(): Logger {
     return this.opts.log;
@@ -154,18 +159,23 @@ export class PipeRunner {
 
   // ---- source output ----
 
+  private project(rows: Row[]): Row[] {
+    const map = this.mapRow;
+    return map === null ? rows : rows.map(map);
+  }
+
   private realtime(rows: Row[], kind: 'upsert' | 'delete'): boolean {
     const sender = this.sender;
     if (sender === null || this.closed) return true;
-    return sender.send(rows, { source: 'realtime', eventType: kind === 'delete' ? 'delete' : 'update' });
+    return sender.send(this.project(rows), { source: 'realtime', eventType: kind === 'delete' ? 'delete' : 'update' });
   }
 
   private async compensating(rows: Row[], source: CompensatingSource): Promise<void> {
     const sender = this.requireSender();
     this.opts.onProgress?.();
-    if (source === 'on_demand_job') return sender.sendAsync(rows, { source });
+    if (source === 'on_demand_job') return sender.sendAsync(this.project(rows), { source });
     const run = this.requireLeader();
-    await sender.sendAsync(rows, { source, epoch: run.epoch });
+    await sender.sendAsync(this.project(rows), { source, epoch: run.epoch });
     this.opts.onProgress?.();
   }
 
