@@ -270,13 +270,24 @@ export class Arbiter {
     return true;
   }
 
-  /** False when the node or its subtree is newer than evidence taken at (`mtime`, `wall`). */
-  evidenceHolds(id: number, mtime: number, wall: number): boolean {
+  /**
+   * False when the node or its subtree is newer than evidence taken at (`mtime`, `wall`).
+   * `ignoreFuture` (audit-end missing-item detection): an mtime beyond the logical now (a future mtime:
+   * `touch -d tomorrow`, a skewed client) says nothing about WHEN the node changed, so it is not taken as
+   * "changed after the scan"; the wall-clock evidence (`last_updated_at`, the subtree's last change)
+   * still protects it. Without this, a future-mtime file deleted where no watch sees it (or resurrected by
+   * a stale walk row) stayed in the view — with every directory above it — until the clock caught up
+   * with its mtime (found by the convergence oracle, test/agent-convergence.test.ts).
+   */
+  evidenceHolds(id: number, mtime: number, wall: number, ignoreFuture = false): boolean {
     const tree = this.s.tree;
-    if (tree.mtime(id) > mtime + MTIME_EPSILON || tree.lastUpdatedAt(id) > wall) return false;
+    const limit = mtime + MTIME_EPSILON;
+    const future = ignoreFuture ? this.watermark + MTIME_EPSILON : Infinity;
+    const newer = (m: number) => m > limit && m <= future;
+    if (newer(tree.mtime(id)) || tree.lastUpdatedAt(id) > wall) return false;
     if (tree.isDirectory(id)) {
       const agg = tree.aggregates(id);
-      if (agg.latestMtime > mtime + MTIME_EPSILON || agg.lastChangeAt > wall) return false;
+      if (newer(agg.latestMtime) || agg.lastChangeAt > wall) return false;
     }
     return true;
   }

@@ -87,12 +87,28 @@ test('audit end — keeps a node created by another source while the window was 
 
 test('audit end — keeps a node whose mtime is newer than the audit start', () => {
   const { view, clock } = seeded();
-  upsert(view, 'snapshot', [file('/d/future', T0 + 50)]);
-  clock.advance(5);
+  upsert(view, 'snapshot', [file('/d/late', OLD)]);
   view.auditStart('pipe-a');
   upsert(view, 'audit', [dir('/d', OLD), file('/d/a', OLD), file('/d/b', OLD), file('/d/c', OLD)]);
+  clock.advance(5);
+  // Written after the walk listed /d; a compensating row (no last_updated_at) brings the new mtime.
+  upsert(view, 'on_demand_job', [file('/d/late', T0 + 3)]);
   view.auditEnd('pipe-a');
-  assert.equal(view.has('/d/future'), true);
+  assert.equal(view.has('/d/late'), true);
+});
+
+test('audit end — a FUTURE mtime is no evidence of a change after the start: the unseen node goes', () => {
+  // Regression (convergence oracle): a `touch -d tomorrow` file deleted where no watch sees it stayed in
+  // the view until the clock reached its mtime, and so did every directory above it.
+  const { view, clock } = seeded();
+  upsert(view, 'snapshot', [file('/d/future', T0 + 86400), dir('/e/sub', OLD), file('/e/sub/tomorrow', T0 + 86400)]);
+  clock.advance(5);
+  view.auditStart('pipe-a');
+  upsert(view, 'audit', [dir('/d', OLD), file('/d/a', OLD), file('/d/b', OLD), file('/d/c', OLD), dir('/e', OLD), file('/e/x', OLD)]);
+  view.auditEnd('pipe-a');
+  assert.equal(view.has('/d/future'), false);
+  assert.equal(view.has('/e/sub'), false);
+  assert.equal(view.has('/d/a'), true);
 });
 
 test('audit start — the first audit row opens the window', () => {

@@ -7,7 +7,8 @@
  *  - it was created while the window was open (the walk listed its directory before it existed);
  *  - its `last_updated_at` is later than the audit start (realtime touched it during the audit,
  *    e.g. a `cp -p` whose mtime is old);
- *  - its mtime (or anything below it) is newer than the logical time at the audit start.
+ *  - its mtime (or anything below it) is newer than the logical time at the audit start — unless that
+ *    mtime is in the future (beyond the logical now), which tells nothing about when it changed.
  * Removed children go to `blind_spot_deletions` and the change journal.
  */
 import type { Arbiter } from './arbitration.ts';
@@ -37,7 +38,7 @@ export function finishAudit(s: ViewState, arbiter: Arbiter, now: number): number
     if (!tree.exists(id)) continue; // went with an earlier candidate's subtree
     const path = tree.path(id);
     if (s.tombstones.has(path)) continue;
-    if (!arbiter.evidenceHolds(id, logical, wall)) continue;
+    if (!arbiter.evidenceHolds(id, logical, wall, true)) continue;
     s.removeNode(id, now);
     s.deletions.add(path);
     s.journal.append(path, 'delete', 'audit', s.member);
