@@ -5,6 +5,8 @@
 import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { registerAgent } from './commands/agent.ts';
+import { registerController } from './commands/controller.ts';
+import { registerCtl } from './commands/ctl.ts';
 import { registerFind } from './commands/find.ts';
 import { registerFusion } from './commands/fusion.ts';
 import { registerStat } from './commands/stat.ts';
@@ -27,6 +29,8 @@ export function buildProgram(): Command {
   registerStat(program);
   registerWatch(program);
   registerUp(program);
+  registerController(program);
+  registerCtl(program);
   return program;
 }
 

@@ -19,6 +19,8 @@ export const ERROR_CODES = {
   PAYLOAD_TOO_LARGE: { status: 413, text: 'the request body is larger than the limit; send smaller batches' },
   BUSY: { status: 503, text: 'the pipe queue is full; retry after the Retry-After seconds' },
   NOT_READY: { status: 503, text: 'the view is not ready (no leader, or the initial snapshot is in progress)' },
+  UNAUTHORIZED_ROLE: { status: 403, text: 'the operator token is valid but its role does not allow this request (viewer < operator < admin)' },
+  CONFLICT: { status: 409, text: 'the request conflicts with the stored state (a resource still referenced, or a name already taken)' },
   INTERNAL: { status: 500, text: 'an unexpected error; the gateway keeps running and logged it' },
 } as const;
 

@@ -5,3 +5,5 @@ export * from './ingest.ts';
 export * from './query.ts';
 export * from './errors.ts';
 export * from './fusion-config.ts';
+export * from './resources.ts';
+export * from './management.ts';

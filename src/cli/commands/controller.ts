@@ -1,0 +1,84 @@
+/**
+ * `fustor controller [--data-dir DIR] [--host H] [--port N] [--log-format json|pretty]` — the control
+ * plane (spec 50). Composition root of src/controller. On first start it creates the admin token, writes it
+ * to DIR/admin-token (0600) and prints it once; prints `controller listening on http://HOST:PORT` when
+ * ready (the real port, also with `--port 0`); exits non-zero with one line on a bad flag or a startup
+ * failure; SIGTERM/SIGINT stop cleanly (exit 0).
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { join } from 'node:path';
+import { createLogger } from '../../kernel/logger.ts';
+import { Controller, ControllerStartError } from '../../controller/controller.ts';
+import { fustorHome } from '../profile.ts';
+
+interface ControllerFlags {
+  dataDir?: string;
+  host: string;
+  port: number;
+  database?: string;
+  git?: string;
+  logFormat?: 'json' | 'pretty';
+}
+
+export const DEFAULT_CONTROLLER_PORT = 8100;
+const SHUTDOWN_GRACE_MS = 10_000;
+
+function parsePort(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n > 65535) throw new InvalidArgumentError('must be an integer from 0 to 65535 (0 = any free port)');
+  return n;
+}
+
+export function registerController(program: Command): Command {
+  return program
+    .command('controller')
+    // Bad flags: one line (the contract), not the line plus a usage hint.
+    .showHelpAfterError(false)
+    .description('run the controller: desired state, revisions, audit log, operator and enrollment tokens')
+    .option('--data-dir <dir>', 'state directory (database, secret key, admin token); default $FUSTOR_HOME/controller')
+    .option('--host <host>', 'address to listen on (use 0.0.0.0 to serve other hosts)', '127.0.0.1')
+    .option('--port <n>', `port of the management API (0 = any free port)`, parsePort, DEFAULT_CONTROLLER_PORT)
+    .option('--database <url>', 'PostgreSQL URL for replicas (not available yet)')
+    .option('--git <repo>', 'Git repository as the source of truth (not available yet)')
+    .addOption(new Option('--log-format <format>', 'log lines as JSON or pretty (default: pretty on a TTY, JSON otherwise)').choices(['json', 'pretty']))
+    .action(async (flags: ControllerFlags) => {
+      await runController(flags);
+    });
+}
+
+function fail(message: string): never {
+  process.stderr.write(`fustor: ${message}\n`);
+  process.exit(1);
+}
+
+async function runController(flags: ControllerFlags): Promise<void> {
+  if (flags.database !== undefined) fail('--database (PostgreSQL replicas) is not available yet: omit it to use the embedded SQLite store in --data-dir');
+  if (flags.git !== undefined) fail('--git (GitOps) is not available yet: apply resources with fustor ctl apply -f');
+  const dataDir = flags.dataDir ?? join(fustorHome(), 'controller');
+  const log = createLogger({ format: flags.logFormat ?? 'auto', name: 'controller' });
+  let controller: Controller;
+  try {
+    controller = await Controller.start({ dataDir, host: flags.host, port: flags.port, log });
+  } catch (e) {
+    if (e instanceof ControllerStartError) fail(e.message);
+    throw e;
+  }
+  const c = controller;
+  if (c.adminToken !== null) {
+    process.stdout.write(`admin token (shown once; also written to ${c.adminTokenFile}): ${c.adminToken}\n`);
+  }
+  log.info({ url: c.url, dataDir, revision: await c.store.currentRevision() }, 'controller ready');
+  process.stdout.write(`controller listening on ${c.url}\n`);
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) process.exit(0);
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    const force = setTimeout(() => process.exit(0), SHUTDOWN_GRACE_MS);
+    force.unref();
+    c.dispose().then(() => process.exit(0), () => process.exit(0));
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}

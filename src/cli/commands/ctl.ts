@@ -1,0 +1,328 @@
+/**
+ * `fustor ctl` — the operator client of the controller's management API (spec 50); a thin client: every
+ * subcommand is one or two REST calls. Output is a contract scripts rely on:
+ *
+ *   ctl token create --kind agent|gateway [--labels k=v,…] [--uses N] [--ttl 1h]   → only the token
+ *   ctl token operator NAME --role admin|operator|viewer [--ttl 30d]              → only the token
+ *   ctl key create NAME --views v1,v2                                             → only the key
+ *   ctl apply -f FILE|DIR [--prune]     → `revision N` (or `revision N (unchanged)`), then `Kind/name action` lines
+ *   ctl diff -f FILE|DIR [--prune] [-o text|json]
+ *   ctl get KIND [NAME] [-o table|json|yaml]   (KIND: singular/plural, any case; also agents, gateways)
+ *   ctl delete KIND NAME                 → `Kind/name deleted (revision N)`
+ *   ctl history [--limit N] [-o table|json]
+ *
+ * Server: `--server URL`, else FUSTOR_CONTROLLER, else FUSTOR_SERVER, else http://127.0.0.1:8100.
+ * Token: `--token T`, else FUSTOR_TOKEN. Errors: one line naming cause and fix, exit 1 (a 422 adds one
+ * line per bad field, naming the file and document it came from).
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseAllDocuments, stringify } from 'yaml';
+import { normalizeKind, type ApplyResult, type DiffResult, type FieldProblem, type HistoryPage, type StoredResourceView } from '../../protocol/index.ts';
+
+export const DEFAULT_CONTROLLER_URL = 'http://127.0.0.1:8100';
+
+interface GlobalFlags { server?: string; token?: string }
+type Json = Record<string, unknown>;
+
+/** A failure already phrased for the operator. */
+export class CtlError extends Error {
+  constructor(message: string, readonly lines: string[] = []) {
+    super(message);
+    this.name = 'CtlError';
+  }
+}
+
+// ---- HTTP --------------------------------------------------------------------------------------
+
+class Client {
+  constructor(readonly server: string, private readonly token: string | undefined) {}
+
+  async call<T>(method: string, path: string, body?: unknown, origins?: DocOrigin[]): Promise<T> {
+    const headers: Record<string, string> = {};
+    if (this.token !== undefined) headers.authorization = `Bearer ${this.token}`;
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    let res: Response;
+    try {
+      res = await fetch(`${this.server}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(60_000) });
+    } catch (e) {
+      const inner = (e as { cause?: { code?: string; message?: string } }).cause;
+      const cause = inner?.code ?? inner?.message ?? (e as Error).message;
+      throw new CtlError(`cannot reach the controller at ${this.server} (${cause}): is it running? pass --server or set FUSTOR_SERVER`);
+    }
+    const text = await res.text();
+    let parsed: unknown;
+    try {
+      parsed = text === '' ? undefined : JSON.parse(text);
+    } catch {
+      throw new CtlError(`${res.status}: the answer from ${this.server} is not JSON: is --server a Fustor controller?`);
+    }
+    if (res.ok) return parsed as T;
+    throw describeError(res.status, (parsed ?? {}) as Json, origins);
+  }
+}
+
+function describeError(status: number, body: Json, origins?: DocOrigin[]): CtlError {
+  const message = typeof body.message === 'string' ? body.message : `HTTP ${status}`;
+  if (status === 401) {
+    return new CtlError(body.code === 'AUTH_MISSING' ? '401: no token sent — pass --token or set FUSTOR_TOKEN' : '401: token rejected — pass --token or set FUSTOR_TOKEN');
+  }
+  if (status === 403) return new CtlError(`403: ${message} — use a token with that role (--token or FUSTOR_TOKEN)`);
+  if (status === 422 && Array.isArray(body.details)) {
+    const lines = (body.details as FieldProblem[]).map((p) => `  ${locate(p.path, origins)}: ${p.message}`);
+    return new CtlError(`422: ${body.details.length} invalid field(s), nothing applied — fix them and run again:`, lines);
+  }
+  return new CtlError(`${status}: ${message}`);
+}
+
+// ---- files -------------------------------------------------------------------------------------
+
+interface DocOrigin { file: string; doc: number }
+
+/** Every document of FILE or of DIR's *.yaml/*.yml files (name order); origins[i] says where doc i came from. */
+export function readDocuments(paths: string[]): { docs: unknown[]; origins: DocOrigin[] } {
+  const docs: unknown[] = [];
+  const origins: DocOrigin[] = [];
+  for (const p of paths) {
+    let files: string[];
+    try {
+      files = statSync(p).isDirectory() ? readdirSync(p).filter((n) => /\.ya?ml$/.test(n)).sort().map((n) => join(p, n)) : [p];
+    } catch (e) {
+      throw new CtlError(`cannot read ${p} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): pass -f FILE or -f DIR`);
+    }
+    if (files.length === 0) throw new CtlError(`${p} holds no *.yaml file`);
+    for (const file of files) {
+      let text: string;
+      try {
+        text = readFileSync(file, 'utf8');
+      } catch (e) {
+        throw new CtlError(`cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+      }
+      parseAllDocuments(text).forEach((d, i) => {
+        if (d.errors.length > 0) throw new CtlError(`${file}: document ${i + 1}: not valid YAML (${d.errors[0].message.split('\n')[0]})`);
+        const value: unknown = d.toJS({ maxAliasCount: 100 });
+        if (value === null || value === undefined) return;
+        docs.push(value);
+        origins.push({ file, doc: i + 1 });
+      });
+    }
+  }
+  if (docs.length === 0) throw new CtlError(`no documents in ${paths.join(', ')}`);
+  return { docs, origins };
+}
+
+/** `[3].spec.view` → `pipes.yaml (document 2) spec.view`. */
+function locate(path: string, origins?: DocOrigin[]): string {
+  const m = /^\[(\d+)\]\.?(.*)$/.exec(path);
+  const o = m === null ? undefined : origins?.[Number(m[1])];
+  if (m === null || o === undefined) return path;
+  return `${o.file} (document ${o.doc})${m[2] === '' ? '' : ` ${m[2]}`}`;
+}
+
+// ---- option parsers ----------------------------------------------------------------------------
+
+const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
+
+export function parseDuration(value: string): number {
+  const m = /^(\d+)([smhd]?)$/.exec(value.trim());
+  if (m === null) throw new InvalidArgumentError('must be a duration like 90s, 30m, 1h or 7d');
+  return Number(m[1]) * UNITS[m[2] === '' ? 's' : m[2]];
+}
+
+export function parseLabels(value: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of value.split(',').map((s) => s.trim()).filter((s) => s !== '')) {
+    const eq = part.indexOf('=');
+    if (eq <= 0) throw new InvalidArgumentError(`'${part}' is not k=v (write --labels site=a,rack=3)`);
+    out[part.slice(0, eq)] = part.slice(eq + 1);
+  }
+  return out;
+}
+
+function parsePositive(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) < 1) throw new InvalidArgumentError('must be a positive integer');
+  return Number(value);
+}
+
+const list = (value: string) => value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+
+// ---- output ------------------------------------------------------------------------------------
+
+const out = (line: string): void => {
+  process.stdout.write(`${line}\n`);
+};
+
+function table(header: string[], rows: string[][]): void {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  for (const r of [header, ...rows]) out(r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  ').trimEnd());
+}
+
+const labelText = (l: Record<string, string> | undefined) => Object.entries(l ?? {}).map(([k, v]) => `${k}=${v}`).join(',') || '-';
+
+function summary(r: StoredResourceView): string {
+  const s = r.spec;
+  switch (r.kind) {
+    case 'Gateway': return `url=${String(s.url)}`;
+    case 'View': return `driver=${String(s.driver)} gateway=${String(s.gateway)}`;
+    case 'Pipe': {
+      const who = typeof s.agent === 'string' ? `agent=${s.agent}` : `selector=${labelText((s.agentSelector as { matchLabels?: Record<string, string> }).matchLabels)}`;
+      return `view=${String(s.view)} ${who} uri=${String((s.source as Json).uri)}`;
+    }
+    case 'Secret': return `keys=${Object.keys(s.data as Json).join(',')}`;
+    case 'QueryKey': return `views=${(s.views as string[]).join(',')}`;
+    default: return '';
+  }
+}
+
+function print(format: string, value: unknown, asTable: () => void): void {
+  if (format === 'json') out(JSON.stringify(value, null, 2));
+  else if (format === 'yaml') process.stdout.write(Array.isArray(value) ? value.map((v) => stringify(v)).join('---\n') : stringify(value));
+  else asTable();
+}
+
+// ---- commands ----------------------------------------------------------------------------------
+
+function client(cmd: Command): Client {
+  const g = cmd.optsWithGlobals<GlobalFlags>();
+  const server = (g.server ?? process.env.FUSTOR_CONTROLLER ?? process.env.FUSTOR_SERVER ?? DEFAULT_CONTROLLER_URL).replace(/\/+$/, '');
+  if (!/^https?:\/\//.test(server)) throw new CtlError(`--server ${JSON.stringify(server)} is not an http(s) URL (write --server http://HOST:8100)`);
+  const token = g.token ?? (process.env.FUSTOR_TOKEN === '' ? undefined : process.env.FUSTOR_TOKEN);
+  return new Client(server, token);
+}
+
+const formatOption = (choices: string[], dflt: string) => new Option('-o, --output <format>', 'output format').choices(choices).default(dflt);
+
+export function registerCtl(program: Command): Command {
+  const ctl = program
+    .command('ctl')
+    // Errors are one line (the contract); subcommands created below inherit this.
+    .showHelpAfterError(false)
+    .description('operator client of the controller: apply/diff/get/delete resources, tokens, keys, history')
+    .option('--server <url>', `controller URL (env FUSTOR_CONTROLLER or FUSTOR_SERVER; default ${DEFAULT_CONTROLLER_URL})`)
+    .option('--token <token>', 'operator token (env FUSTOR_TOKEN)');
+
+  const token = ctl.command('token').description('create enrollment and operator tokens');
+  token.command('create')
+    .description('create an enrollment token for agents or gateways; prints only the token')
+    .addOption(new Option('--kind <kind>', 'who enrolls with it').choices(['agent', 'gateway']).makeOptionMandatory())
+    .option('--labels <k=v,...>', 'labels given to members enrolled with it', parseLabels)
+    .option('--uses <n>', 'how many enrollments it allows (default 1)', parsePositive)
+    .option('--ttl <duration>', 'lifetime: 90s, 30m, 1h (default), 7d', parseDuration)
+    .action(run(async (flags: { kind: string; labels?: Record<string, string>; uses?: number; ttl?: number }, cmd: Command) => {
+      const body: Json = { kind: flags.kind };
+      if (flags.labels !== undefined) body.labels = flags.labels;
+      if (flags.uses !== undefined) body.uses = flags.uses;
+      if (flags.ttl !== undefined) body.ttl_seconds = flags.ttl;
+      out((await client(cmd).call<{ token: string }>('POST', '/api/v1/tokens/enrollment', body)).token);
+    }));
+  token.command('operator <name>')
+    .description('create an operator token (admin only); prints only the token')
+    .addOption(new Option('--role <role>', 'what it may do').choices(['admin', 'operator', 'viewer']).makeOptionMandatory())
+    .option('--ttl <duration>', 'lifetime (default: no expiry)', parseDuration)
+    .action(run(async (name: string, flags: { role: string; ttl?: number }, cmd: Command) => {
+      const body: Json = { name, role: flags.role };
+      if (flags.ttl !== undefined) body.ttl_seconds = flags.ttl;
+      out((await client(cmd).call<{ token: string }>('POST', '/api/v1/tokens/operator', body)).token);
+    }));
+
+  ctl.command('key').description('query keys').command('create <name>')
+    .description('create a QueryKey for some views; prints only the key (shown once)')
+    .requiredOption('--views <v1,v2>', 'views the key may query', list)
+    .action(run(async (name: string, flags: { views: string[] }, cmd: Command) => {
+      out((await client(cmd).call<{ key: string }>('POST', '/api/v1/keys', { name, views: flags.views })).key);
+    }));
+
+  ctl.command('apply')
+    .description('apply YAML documents (a file, or every *.yaml of a directory in name order) as one revision')
+    .requiredOption('-f, --filename <path...>', 'file or directory')
+    .option('--prune', 'also delete every resource the documents do not name')
+    .action(run(async (flags: { filename: string[]; prune?: boolean }, cmd: Command) => {
+      const { docs, origins } = readDocuments(flags.filename);
+      const res = await client(cmd).call<ApplyResult>('POST', `/api/v1/apply${flags.prune === true ? '?prune=true' : ''}`, docs, origins);
+      out(res.revision === null ? `revision ${res.current_revision} (unchanged)` : `revision ${res.revision}`);
+      for (const r of res.resources) out(`${r.kind}/${r.name} ${r.action}${r.key === undefined ? '' : ` (key, shown once: ${r.key})`}`);
+    }));
+
+  ctl.command('diff')
+    .description('show what apply -f would change and which agents and gateways it touches')
+    .requiredOption('-f, --filename <path...>', 'file or directory')
+    .option('--prune', 'as apply --prune')
+    .addOption(formatOption(['text', 'json'], 'text'))
+    .action(run(async (flags: { filename: string[]; prune?: boolean; output: string }, cmd: Command) => {
+      const { docs, origins } = readDocuments(flags.filename);
+      const res = await client(cmd).call<DiffResult>('POST', `/api/v1/diff${flags.prune === true ? '?prune=true' : ''}`, docs, origins);
+      if (flags.output === 'json') {
+        out(JSON.stringify(res, null, 2));
+        return;
+      }
+      for (const r of res.resources) {
+        const parts = [`${r.kind}/${r.name} ${r.action}`];
+        if (r.fields.length > 0) parts.push(`(${r.fields.join(', ')})`);
+        if (r.agents.length > 0) parts.push(`agents: ${r.agents.join(',')}`);
+        if (r.gateways.length > 0) parts.push(`gateways: ${r.gateways.join(',')}`);
+        out(parts.join('  '));
+      }
+      out(`touches agents: ${res.agents.join(',') || '-'}; gateways: ${res.gateways.join(',') || '-'}`);
+    }));
+
+  ctl.command('get <kind> [name]')
+    .description('list resources of a kind (views, pipes, gateways, secrets, querykeys) or enrolled agents/gateways')
+    .addOption(formatOption(['table', 'json', 'yaml'], 'table'))
+    .action(run(async (kindArg: string, name: string | undefined, flags: { output: string }, cmd: Command) => {
+      await get(client(cmd), kindArg, name, flags.output);
+    }));
+
+  ctl.command('delete <kind> <name>')
+    .description('delete a resource (refused while others reference it)')
+    .action(run(async (kindArg: string, name: string, _flags: unknown, cmd: Command) => {
+      const kind = resourceKind(kindArg);
+      const res = await client(cmd).call<{ revision: number }>('DELETE', `/api/v1/resources/${kind}/${encodeURIComponent(name)}`);
+      out(`${kind}/${name} deleted (revision ${res.revision})`);
+    }));
+
+  ctl.command('history')
+    .description('the audit log, newest first')
+    .option('--limit <n>', 'entries (default 50)', parsePositive)
+    .addOption(formatOption(['table', 'json'], 'table'))
+    .action(run(async (flags: { limit?: number; output: string }, cmd: Command) => {
+      const page = await client(cmd).call<HistoryPage>('GET', `/api/v1/history?limit=${flags.limit ?? 50}`);
+      print(flags.output, page.items, () => table(['ID', 'REVISION', 'TIME', 'ACTOR', 'ACTION', 'RESOURCE'],
+        page.items.map((e) => [String(e.id), e.revision === null ? '-' : String(e.revision), e.time, e.actor, e.action, `${e.kind}/${e.name}`])));
+    }));
+  return ctl;
+}
+
+function resourceKind(input: string): string {
+  const kind = normalizeKind(input);
+  if (kind === undefined) throw new CtlError(`unknown kind '${input}': use views, pipes, gateways, secrets, querykeys (or agents for get)`);
+  return kind;
+}
+
+async function get(c: Client, kindArg: string, name: string | undefined, format: string): Promise<void> {
+  const low = kindArg.toLowerCase();
+  if ((low === 'agents' || low === 'agent' || low === 'members') && name === undefined) {
+    const { items } = await c.call<{ items: Json[] }>('GET', '/api/v1/agents');
+    return print(format, items, () => table(['NAME', 'STATE', 'LABELS', 'LAST SEEN'], items.map((a) => [String(a.name), String(a.state), labelText(a.labels as Record<string, string>), String(a.last_seen ?? '-')])));
+  }
+  const kind = resourceKind(kindArg);
+  if (name !== undefined) {
+    const r = await c.call<StoredResourceView>('GET', `/api/v1/resources/${kind}/${encodeURIComponent(name)}`);
+    return print(format, r, () => table(['NAME', 'REVISION', 'SPEC'], [[r.metadata.name, String(r.metadata.revision), summary(r)]]));
+  }
+  const { items } = await c.call<{ items: StoredResourceView[] }>('GET', `/api/v1/resources/${kind}`);
+  print(format, items, () => table(['NAME', 'REVISION', 'SPEC'], items.map((r) => [r.metadata.name, String(r.metadata.revision), summary(r)])));
+}
+
+/** Wrap an action: CtlError → its lines on stderr and exit code 1. */
+function run<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    try {
+      await fn(...args);
+    } catch (e) {
+      if (!(e instanceof CtlError)) throw e;
+      process.stderr.write(`fustor: ${e.message}\n${e.lines.map((l) => `${l}\n`).join('')}`);
+      process.exitCode = 1;
+    }
+  };
+}

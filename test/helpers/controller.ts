@@ -1,0 +1,166 @@
+/**
+ * Test helper: run the REAL controller process (`bin/fustor controller --data-dir DIR --port 0`), talk to
+ * its management API, run `bin/fustor ctl` against it, stop it (SIGTERM) or kill it (SIGKILL). Every
+ * started process is killed when the test process exits.
+ *
+ *   const c = await startController();              // fresh temp data dir
+ *   const res = await c.request('/api/v1/apply', 'POST', { body: [doc] });   // admin token by default
+ *   const out = await c.ctl(['get', 'views']);       // {code, stdout, stderr}
+ *   await c.stop();
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FUSTOR_BIN, ROOT } from './gateway.ts';
+
+const running = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const p of running) p.kill('SIGKILL');
+});
+
+export interface CtlResult { code: number | null; stdout: string; stderr: string }
+
+export interface RunningController {
+  url: string;
+  dataDir: string;
+  adminToken: string;
+  proc: ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  /** A request with the admin token unless `token` is given (`null` = no Authorization header). */
+  request(path: string, method: string, opts?: { token?: string | null; body?: unknown; rawBody?: string | Uint8Array; headers?: Record<string, string> }): Promise<Response>;
+  /** Same, parsed: `{status, body}`. */
+  json(path: string, method: string, opts?: { token?: string | null; body?: unknown; rawBody?: string | Uint8Array; headers?: Record<string, string> }): Promise<{ status: number; body: Record<string, unknown> }>;
+  /** `bin/fustor ctl --server URL [--token T] …args` (admin token unless `token` is given; null = none). */
+  ctl(args: string[], opts?: { token?: string | null; env?: Record<string, string> }): Promise<CtlResult>;
+  /** SIGTERM and wait; resolves with the exit code. Removes the data dir when the helper created it. */
+  stop(): Promise<number | null>;
+  /** SIGKILL and wait (the data dir stays). */
+  kill(): Promise<void>;
+}
+
+export interface StartControllerOptions { dataDir?: string; args?: string[]; timeoutMs?: number }
+
+export async function startController(opts: StartControllerOptions = {}): Promise<RunningController> {
+  const owned = opts.dataDir === undefined;
+  const dataDir = opts.dataDir ?? join(mkdtempSync(join(tmpdir(), 'fustor-ctrl-')), 'data');
+  const proc = spawn(FUSTOR_BIN, ['controller', '--data-dir', dataDir, '--port', '0', '--log-format', 'json', ...(opts.args ?? [])], {
+    cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FUSTOR_LOG_LEVEL: process.env.FUSTOR_LOG_LEVEL ?? 'info' },
+  });
+  running.add(proc);
+  let out = '';
+  let err = '';
+  proc.stdout!.setEncoding('utf8');
+  proc.stderr!.setEncoding('utf8');
+  proc.stderr!.on('data', (d: string) => { err += d; });
+  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => {
+    running.delete(proc);
+    resolve(code);
+  }));
+  const timeoutMs = opts.timeoutMs ?? 20000;
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`controller did not start within ${timeoutMs} ms\nstdout:\n${out}\nstderr:\n${err}`));
+    }, timeoutMs);
+    proc.stdout!.on('data', (d: string) => {
+      out += d;
+      const m = /^controller listening on (http:\/\/\S+)$/m.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    });
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`controller exited with ${code} before listening\nstdout:\n${out}\nstderr:\n${err}`));
+    });
+  });
+  const adminToken = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
+
+  const request: RunningController['request'] = (path, method, ropts = {}) => {
+    const headers: Record<string, string> = { ...ropts.headers };
+    const token = ropts.token === undefined ? adminToken : ropts.token;
+    if (token !== null) headers.authorization = `Bearer ${token}`;
+    let body: string | Uint8Array | undefined;
+    if (ropts.rawBody !== undefined) body = ropts.rawBody;
+    else if (ropts.body !== undefined) body = JSON.stringify(ropts.body);
+    if (body !== undefined && headers['content-type'] === undefined) headers['content-type'] = 'application/json';
+    return fetch(`${url}${path}`, { method, headers, body });
+  };
+
+  return {
+    url,
+    dataDir,
+    adminToken,
+    proc,
+    stdout: () => out,
+    stderr: () => err,
+    request,
+    async json(path, method, ropts) {
+      const res = await request(path, method, ropts);
+      const text = await res.text();
+      return { status: res.status, body: (text === '' ? {} : JSON.parse(text)) as Record<string, unknown> };
+    },
+    ctl: (args, copts = {}) => runCtl(['--server', url, ...(copts.token === null ? [] : ['--token', copts.token ?? adminToken]), ...args], copts.env),
+    async stop() {
+      if (proc.exitCode === null && proc.signalCode === null) {
+        proc.kill('SIGTERM');
+        const killer = setTimeout(() => proc.kill('SIGKILL'), 10000);
+        await exited;
+        clearTimeout(killer);
+      }
+      if (owned) rmSync(join(dataDir, '..'), { recursive: true, force: true });
+      return proc.exitCode;
+    },
+    async kill() {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+/** `bin/fustor ctl …args` with a clean FUSTOR_* environment plus `env`. */
+export function runCtl(args: string[], env: Record<string, string> = {}): Promise<CtlResult> {
+  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('FUSTOR_')));
+  const proc = spawn(FUSTOR_BIN, ['ctl', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...base, ...env } });
+  running.add(proc);
+  let stdout = '';
+  let stderr = '';
+  proc.stdout!.on('data', (d: Buffer) => { stdout += d.toString(); });
+  proc.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+  return new Promise((resolve) => proc.on('exit', (code) => {
+    running.delete(proc);
+    resolve({ code, stdout, stderr });
+  }));
+}
+
+/** Run `fustor controller …args` expecting it to fail at startup. */
+export function runControllerExpectingFailure(args: string[]): Promise<CtlResult> {
+  const proc = spawn(FUSTOR_BIN, ['controller', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  running.add(proc);
+  let stdout = '';
+  let stderr = '';
+  proc.stdout!.on('data', (d: Buffer) => { stdout += d.toString(); });
+  proc.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+  const timer = setTimeout(() => proc.kill('SIGKILL'), 20000);
+  return new Promise((resolve) => proc.on('exit', (code) => {
+    clearTimeout(timer);
+    running.delete(proc);
+    resolve({ code, stdout, stderr });
+  }));
+}
+
+// ---- documents ---------------------------------------------------------------------------------
+
+export type Doc = Record<string, unknown>;
+
+export const gatewayDoc = (name: string, url = `http://${name}.example:8101`): Doc => ({ apiVersion: 'fustor.io/v1', kind: 'Gateway', metadata: { name }, spec: { url } });
+export const viewDoc = (name: string, gateway: string, extra: Doc = {}): Doc => ({ apiVersion: 'fustor.io/v1', kind: 'View', metadata: { name }, spec: { driver: 'fs', gateway, ...extra } });
+export const pipeDoc = (name: string, view: string, extra: Doc = {}): Doc => ({
+  apiVersion: 'fustor.io/v1', kind: 'Pipe', metadata: { name },
+  spec: { agentSelector: { matchLabels: { site: 'a' } }, source: { driver: 'fs', uri: `/data/${name}` }, view, ...extra },
+});
+export const secretDoc = (name: string, data: Record<string, string>): Doc => ({ apiVersion: 'fustor.io/v1', kind: 'Secret', metadata: { name }, spec: { data } });
+export const queryKeyDoc = (name: string, views: string[]): Doc => ({ apiVersion: 'fustor.io/v1', kind: 'QueryKey', metadata: { name }, spec: { views } });
