@@ -17,6 +17,7 @@ import type { Role, ScanCommand } from '../../protocol/index.ts';
 import type { ResolvedPipe } from '../config/load-config.ts';
 import type { CompensatingSource, Row, SourceOutput, SourceSignal } from '../fs/source/types.ts';
 import { FsSource } from '../fs/source/index.ts';
+import type { EncodedWalkRows } from '../fs/walker/index.ts';
 import { PipeSender } from '../sender/index.ts';
 import { compileFieldsMapping } from './fields-mapping.ts';
 import type { LeaderWork, PipeSource, PipeStatus, SourceFactory } from './pipe-types.ts';
@@ -39,6 +40,13 @@ export interface PipeRunnerOptions {
   /** Called when something the shell shows changed (role, session): report the status now. */
   onChange?: () => void;
 }
+
+/**
+ * The pipe's batching, tuned for walks (P5): four bulk requests on the wire (plus the slot kept for
+ * realtime) and a buffer that holds them. Bulk batches stay at 10,000 rows / 4 MiB: 32 k-row bodies cost
+ * the gateway ~20 % more CPU per row (2.9 → 3.5 s for 1 M rows) for no gain in wall time.
+ */
+const PIPE_BATCHING = { maxBulkBatchRows: 10_000, maxBulkBatchBytes: 4 * 1024 * 1024, maxInFlight: 5, maxBufferRows: 200_000 } as const;
 
 const defaultFactory: SourceFactory = (opts, output) => new FsSource(opts, output);
 
@@ -78,7 +86,7 @@ export class PipeRunner {
       sessionTimeoutSeconds: cfg.sessionTimeoutSeconds ?? undefined,
       requestTimeoutMs: Math.min(10_000, cfg.sender.timeoutSec * 1000),
       pushTimeoutMs: cfg.sender.timeoutSec * 1000,
-      batching: { clock: () => this.source?.clock?.() ?? Date.now() },
+      batching: { clock: () => this.source?.clock?.() ?? Date.now(), ...PIPE_BATCHING },
       agentStatus: () => this.heartbeatStatus(),
       onRole: (role, change) => this.onRole(role, change.promoted, change.epoch),
       onCommand: (cmd) => this.onCommand(cmd),
@@ -96,6 +104,8 @@ export class PipeRunner {
       compensating: (rows, source) => this.compensating(rows, source),
       signal: (sig) => this.signal(sig),
     };
+    // Pre-encoded walk rows go to the sender as they are, unless fields_mapping has to rewrite them.
+    if (this.mapRow === null) output.compensatingEncoded = (rows, source) => this.compensatingEncoded(rows, source);
     this.source = await factory({
       root: cfg.source.uri,
       pipeId: cfg.pipeId,
@@ -176,6 +186,15 @@ export class PipeRunner {
     if (source === 'on_demand_job') return sender.sendAsync(this.project(rows), { source });
     const run = this.requireLeader();
     await sender.sendAsync(this.project(rows), { source, epoch: run.epoch });
+    this.opts.onProgress?.();
+  }
+
+  private async compensatingEncoded(rows: EncodedWalkRows, source: CompensatingSource): Promise<void> {
+    const sender = this.requireSender();
+    this.opts.onProgress?.();
+    if (source === 'on_demand_job') return sender.sendEncodedAsync(rows, { source });
+    const run = this.requireLeader();
+    await sender.sendEncodedAsync(rows, { source, epoch: run.epoch });
     this.opts.onProgress?.();
   }
 

@@ -12,9 +12,31 @@ export interface EventPart {
   index: number;
   /** JSON text of the `fields` array (keys of the first row). */
   fields: string;
+  /**
+   * JSON texts: one row each — or, where `counts` is set (pre-encoded rows, see PreEncodedRows),
+   * `counts[i]` rows joined by commas. Either way `rows.join(',')` is the event's row list.
+   */
   rows: string[];
-  /** Sum of the rows' text lengths (+1 per separator): the size estimate. */
+  /** Rows per text of `rows`; null: one row per text. */
+  counts: number[] | null;
+  /** Rows in the part (`rows.length` when `counts` is null). */
+  n: number;
+  /** Sum of the texts' lengths (+1 per separator): the size estimate. */
   bytes: number;
+}
+
+/**
+ * Rows already serialised by the producer (the walker's threads): `texts[i]` holds `counts[i]` rows as
+ * JSON objects joined by commas, each exactly what `JSON.stringify(row)` gives for the row object.
+ * `fields` is the JSON text of the first row's keys. The sender neither parses nor re-encodes them
+ * (only a batch the gateway refused as too large is cut inside a text, see `explodeText`).
+ */
+export interface PreEncodedRows {
+  texts: string[];
+  counts: number[];
+  /** Total rows (the sum of `counts`). */
+  rows: number;
+  fields: string;
 }
 
 /** Fixed cost of one event's envelope in the body (keys, schema, table, index, source). */
@@ -38,8 +60,27 @@ export function encodeRows(rows: readonly object[]): EncodedRows {
 
 export function rowCount(parts: readonly EventPart[]): number {
   let n = 0;
-  for (const p of parts) n += p.rows.length;
+  for (const p of parts) n += p.n;
   return n;
+}
+
+/** The single-row texts of a multi-row text (rare: only to cut inside it). JSON.stringify of the parsed rows gives back their exact texts. */
+export function explodeText(text: string): string[] {
+  const rows = JSON.parse(`[${text}]`) as unknown[];
+  const out = new Array<string>(rows.length);
+  for (let i = 0; i < rows.length; i++) out[i] = JSON.stringify(rows[i]);
+  return out;
+}
+
+/** The same part with one row per text. */
+export function explodePart(p: EventPart): EventPart {
+  if (p.counts === null) return p;
+  const rows: string[] = [];
+  for (let i = 0; i < p.rows.length; i++) {
+    if (p.counts[i] === 1) rows.push(p.rows[i]);
+    else for (const t of explodeText(p.rows[i])) rows.push(t);
+  }
+  return { ...p, rows, counts: null, n: rows.length, bytes: textBytes(rows) };
 }
 
 export function estimateBytes(parts: readonly EventPart[], metadata?: Record<string, unknown>): number {
@@ -58,13 +99,32 @@ export interface BatchEnvelope {
 
 /** The JSON body of `POST …/events`. */
 export function buildBody(parts: readonly EventPart[], env: BatchEnvelope): string {
+  return buildBodyPieces(parts, env).join('');
+}
+
+/** The same body as pieces to be sent one after the other: row texts are not copied into one string. */
+export function buildBodyPieces(parts: readonly EventPart[], env: BatchEnvelope): string[] {
   const schema = JSON.stringify(env.eventSchema);
   const table = JSON.stringify(env.table);
-  const events = parts.map((p) =>
-    `{"event_type":"${p.eventType}","event_schema":${schema},"table":${table},"fields":${p.fields},"index":${p.index},"message_source":"${p.source}","rows":[${p.rows.join(',')}]}`);
-  let body = `{"events":[${events.join(',')}],"source_type":"${env.sourceType}","is_end":${env.isEnd}`;
-  if (env.metadata !== undefined) body += `,"metadata":${JSON.stringify(env.metadata)}`;
-  return `${body}}`;
+  const out: string[] = ['{"events":['];
+  for (let i = 0; i < parts.length; i++) {
+    const p = parts[i];
+    out.push(`${i > 0 ? ',' : ''}{"event_type":"${p.eventType}","event_schema":${schema},"table":${table},"fields":${p.fields},"index":${p.index},"message_source":"${p.source}","rows":[`);
+    if (p.counts === null) {
+      out.push(p.rows.join(','));
+    } else {
+      // Pre-encoded texts are large: each goes out as it is, separators as pieces of their own.
+      for (let k = 0; k < p.rows.length; k++) {
+        if (k > 0) out.push(',');
+        out.push(p.rows[k]);
+      }
+    }
+    out.push(']}');
+  }
+  let tail = `],"source_type":"${env.sourceType}","is_end":${env.isEnd}`;
+  if (env.metadata !== undefined) tail += `,"metadata":${JSON.stringify(env.metadata)}`;
+  out.push(`${tail}}`);
+  return out;
 }
 
 /** Split events after the first `n` rows (event boundaries kept; an event cut in two becomes two events). */
@@ -74,14 +134,15 @@ export function splitParts(parts: readonly EventPart[], n: number): [EventPart[]
   let left = n;
   for (const p of parts) {
     if (left <= 0) tail.push(p);
-    else if (p.rows.length <= left) {
+    else if (p.n <= left) {
       head.push(p);
-      left -= p.rows.length;
+      left -= p.n;
     } else {
-      const a = p.rows.slice(0, left);
-      const b = p.rows.slice(left);
-      head.push({ ...p, rows: a, bytes: textBytes(a) });
-      tail.push({ ...p, rows: b, bytes: textBytes(b) });
+      const q = explodePart(p);
+      const a = q.rows.slice(0, left);
+      const b = q.rows.slice(left);
+      head.push({ ...q, rows: a, n: a.length, bytes: textBytes(a) });
+      tail.push({ ...q, rows: b, n: b.length, bytes: textBytes(b) });
       left = 0;
     }
   }

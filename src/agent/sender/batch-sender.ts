@@ -29,7 +29,7 @@
  */
 import type { Disposable } from '../../kernel/disposable.ts';
 import { Backoff } from './backoff.ts';
-import { buildBody, encodeRows, splitParts } from './batch-encoding.ts';
+import { buildBodyPieces, encodeRows, splitParts, type PreEncodedRows } from './batch-encoding.ts';
 import { GatewayError, SenderClosedError, SessionResetError, isGatewayError } from './errors.ts';
 import { Lane, type OutBatch, type PendingSignal, type SendSource, type Settle } from './lane.ts';
 import { RateMeter, emptyCounters, type SenderCounters, type SenderStatus } from './sender-stats.ts';
@@ -41,10 +41,17 @@ export { MAX_REALTIME_LINGER_MS, type AbortInfo, type BatchSenderOptions, type S
 
 /** A 413 never lowers the byte budget below this. */
 const MIN_BATCH_BYTES = 1024;
+const DEFAULT_BULK_BATCH_ROWS = 10_000;
+const DEFAULT_BULK_BATCH_BYTES = 4 * 1024 * 1024;
+
+function isPreEncoded(rows: readonly object[] | PreEncodedRows): rows is PreEncodedRows {
+  return !Array.isArray(rows);
+}
 
 export class BatchSender implements Disposable {
-  readonly config: Readonly<{ maxBatchRows: number; realtimeLingerMs: number; bulkLingerMs: number; maxInFlight: number; bulkInFlight: number; maxBufferRows: number; bulkBufferRows: number; maxRetryAfterMs: number }>;
+  readonly config: Readonly<{ maxBatchRows: number; maxBulkBatchRows: number; realtimeLingerMs: number; bulkLingerMs: number; maxInFlight: number; bulkInFlight: number; maxBufferRows: number; bulkBufferRows: number; maxRetryAfterMs: number }>;
   private maxBatchBytes: number;
+  private maxBulkBatchBytes: number;
   private readonly lanes: Record<SendSource, Lane>;
   private readonly bulk: Lane[];
   private readonly counters: SenderCounters = emptyCounters();
@@ -71,6 +78,7 @@ export class BatchSender implements Disposable {
     const maxInFlight = Math.max(1, opts.maxInFlight ?? 3);
     this.config = Object.freeze({
       maxBatchRows: Math.max(1, opts.maxBatchRows ?? 10_000),
+      maxBulkBatchRows: Math.max(1, opts.maxBulkBatchRows ?? opts.maxBatchRows ?? DEFAULT_BULK_BATCH_ROWS),
       realtimeLingerMs: Math.max(0, Math.min(MAX_REALTIME_LINGER_MS, opts.realtimeLingerMs ?? 20)),
       bulkLingerMs: Math.max(0, opts.bulkLingerMs ?? 100),
       maxInFlight,
@@ -80,6 +88,7 @@ export class BatchSender implements Disposable {
       maxRetryAfterMs: opts.maxRetryAfterMs ?? 30_000,
     });
     this.maxBatchBytes = Math.max(MIN_BATCH_BYTES, opts.maxBatchBytes ?? 4 * 1024 * 1024);
+    this.maxBulkBatchBytes = Math.max(MIN_BATCH_BYTES, opts.maxBulkBatchBytes ?? opts.maxBatchBytes ?? DEFAULT_BULK_BATCH_BYTES);
     this.clock = opts.clock ?? Date.now;
     this.failures = new Backoff(opts.backoff);
     this.lanes = {
@@ -107,8 +116,18 @@ export class BatchSender implements Disposable {
       if (opts.source === 'realtime') this.refuse(rows.length);
       return false;
     }
-    this.enqueue(lane, rows, opts)?.catch(() => undefined);
+    this.enqueue(lane, rows, rows.length, opts)?.catch(() => undefined);
     return true;
+  }
+
+  /**
+   * `sendAsync` for rows the producer already serialised (PreEncodedRows: the walker's threads write the
+   * wire text of snapshot, audit and scan rows). Bulk lanes only; the wire text is the same as for the
+   * row objects.
+   */
+  sendEncodedAsync(enc: PreEncodedRows, opts: SendOptions): Promise<void> {
+    if (opts.source === 'realtime') return Promise.reject(new TypeError('pre-encoded rows are for bulk lanes only'));
+    return this.sendPayload(enc, enc.rows, opts);
   }
 
   /**
@@ -118,17 +137,21 @@ export class BatchSender implements Disposable {
    * after close().
    */
   sendAsync(rows: readonly object[], opts: SendOptions): Promise<void> {
+    return this.sendPayload(rows, rows.length, opts);
+  }
+
+  private sendPayload(rows: readonly object[] | PreEncodedRows, n: number, opts: SendOptions): Promise<void> {
     if (this.closed) return Promise.reject(new SenderClosedError());
     if (!this.epochOk(opts)) return Promise.reject(new SessionResetError(opts.epoch ?? null));
     const lane = this.lanes[opts.source];
-    if (lane.waiters.length === 0 && this.hasRoom(lane, rows.length)) return this.enqueue(lane, rows, opts) ?? Promise.resolve();
+    if (lane.waiters.length === 0 && this.hasRoom(lane, n)) return this.enqueue(lane, rows, n, opts) ?? Promise.resolve();
     return new Promise<void>((resolve, reject) => {
       lane.waiters.push({
-        rows,
+        n,
         reject,
         run: () => {
           if (!this.epochOk(opts)) return reject(new SessionResetError(opts.epoch ?? null));
-          const end = this.enqueue(lane, rows, opts);
+          const end = this.enqueue(lane, rows, n, opts);
           if (end === null) resolve();
           else end.then(resolve, reject);
         },
@@ -188,6 +211,15 @@ export class BatchSender implements Disposable {
 
   // ---- queueing ----
 
+  /** Batch limits of a lane: realtime batches stay small, bulk ones may be larger (fewer requests). */
+  private maxRowsOf(lane: Lane): number {
+    return lane.ordered ? this.config.maxBatchRows : this.config.maxBulkBatchRows;
+  }
+
+  private maxBytesOf(lane: Lane): number {
+    return lane.ordered ? this.maxBatchBytes : this.maxBulkBatchBytes;
+  }
+
   private epochOk(opts: SendOptions): boolean {
     return opts.epoch === undefined || this.opts.session.current?.epoch === opts.epoch;
   }
@@ -216,12 +248,17 @@ export class BatchSender implements Disposable {
   }
 
   /** Queue rows and the end signal; returns the end's promise (null without an end). */
-  private enqueue(lane: Lane, rows: readonly object[], opts: SendOptions): Promise<void> | null {
+  private enqueue(lane: Lane, rows: readonly object[] | PreEncodedRows, n: number, opts: SendOptions): Promise<void> | null {
     const now = Date.now();
-    if (rows.length > 0) {
-      const enc = encodeRows(rows);
-      lane.addRows(opts.eventType ?? 'update', opts.index ?? this.clock(), enc.fields, enc.texts, opts.metadata, now, this.config.maxBatchRows);
-      this.depth += rows.length;
+    const maxRows = this.maxRowsOf(lane);
+    if (n > 0) {
+      if (isPreEncoded(rows)) {
+        lane.addEncoded(opts.eventType ?? 'update', opts.index ?? this.clock(), rows, opts.metadata, now, maxRows);
+      } else {
+        const enc = encodeRows(rows);
+        lane.addRows(opts.eventType ?? 'update', opts.index ?? this.clock(), enc.fields, enc.texts, opts.metadata, now, maxRows);
+      }
+      this.depth += n;
       if (lane.source !== 'realtime') lane.open = true;
     }
     let end: Promise<void> | null = null;
@@ -237,7 +274,7 @@ export class BatchSender implements Disposable {
       lane.open = true;
     }
     const due = lane.dueAt();
-    const full = lane.pendingRows >= this.config.maxBatchRows || lane.pendingBytes >= this.maxBatchBytes || lane.signals > 0;
+    const full = lane.pendingRows >= maxRows || lane.pendingBytes >= this.maxBytesOf(lane) || lane.signals > 0;
     if (due !== null) this.schedule(full ? now : due);
     return end;
   }
@@ -301,7 +338,7 @@ export class BatchSender implements Disposable {
       if (lane.ordered) return b.notBefore;
       wake = Math.min(wake, b.notBefore);
     }
-    const formed = lane.form(now, { maxRows: this.config.maxBatchRows, maxBytes: this.maxBatchBytes, maxWindow: this.config.bulkInFlight, flushing: this.flushing > 0 });
+    const formed = lane.form(now, { maxRows: this.maxRowsOf(lane), maxBytes: this.maxBytesOf(lane), maxWindow: this.config.bulkInFlight, flushing: this.flushing > 0 });
     if (formed !== null && typeof formed === 'object') {
       lane.admit(formed);
       return formed;
@@ -313,7 +350,7 @@ export class BatchSender implements Disposable {
   private launch(first: OutBatch, session: SessionInfo): void {
     let b = first;
     // Formed before a 413 lowered the budget and never sent: halve it here instead of learning it again.
-    while (b.attempts === 0 && b.rows > 1 && b.bytes > this.maxBatchBytes) b = this.halve(b)[0];
+    while (b.attempts === 0 && b.rows > 1 && b.bytes > this.maxBytesOf(b.lane)) b = this.halve(b)[0];
     b.inFlight = true;
     this.inFlight++;
     if (!b.lane.ordered) this.bulkInFlight++;
@@ -339,8 +376,10 @@ export class BatchSender implements Disposable {
         if (!b.dropped) this.complete(b);
       } else {
         if (b.body === null) {
-          b.body = buildBody(b.parts, { sourceType: b.sourceType, isEnd: b.isEnd, metadata: { ...b.metadata, batch_seq: b.seq }, eventSchema: this.opts.eventSchema ?? 'fs', table: this.opts.table ?? 'files' });
-          b.bytes = b.body.length;
+          b.body = buildBodyPieces(b.parts, { sourceType: b.sourceType, isEnd: b.isEnd, metadata: { ...b.metadata, batch_seq: b.seq }, eventSchema: this.opts.eventSchema ?? 'fs', table: this.opts.table ?? 'files' });
+          let length = 0;
+          for (const piece of b.body) length += piece.length;
+          b.bytes = length;
         }
         const res = await this.opts.client.pushRaw(session.id, b.body, this.abort.signal);
         if (b.dropped) return;
@@ -409,8 +448,9 @@ export class BatchSender implements Disposable {
 
   /** 413: halve the batch (and the byte budget); a single row that is still too large is dropped. */
   private split(b: OutBatch, err: GatewayError): void {
-    const size = b.body?.length ?? b.bytes;
+    const size = b.bytes;
     this.maxBatchBytes = Math.max(MIN_BATCH_BYTES, Math.min(this.maxBatchBytes, Math.floor(size / 2)));
+    this.maxBulkBatchBytes = Math.max(MIN_BATCH_BYTES, Math.min(this.maxBulkBatchBytes, Math.floor(size / 2)));
     if (b.rows <= 1) {
       this.drop(b, err);
       return;
@@ -457,7 +497,7 @@ export class BatchSender implements Disposable {
   /** After the buffer shrank: admit waiting producers, clear `degraded`, settle drain waiters. */
   private changed(): void {
     for (const lane of Object.values(this.lanes)) {
-      for (let w = lane.waiters.peek(); w !== undefined && this.hasRoom(lane, w.rows.length); w = lane.waiters.peek()) {
+      for (let w = lane.waiters.peek(); w !== undefined && this.hasRoom(lane, w.n); w = lane.waiters.peek()) {
         lane.waiters.shift();
         w.run();
       }

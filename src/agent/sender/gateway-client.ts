@@ -2,8 +2,12 @@
  * GatewayClient: the ingest API of one gateway (spec 10) as typed calls over fetch. Thin on purpose: one
  * method per endpoint, no retries, no state besides the base URL and the key. Every request has a timeout
  * (AbortSignal.timeout) and every failure is a GatewayError whose `kind` says what to do (errors.ts).
- * Keep-alive comes from undici's global dispatcher, which fetch uses.
+ * Keep-alive comes from undici's global dispatcher, which fetch uses. Event pushes (megabytes of text)
+ * go through node:http instead, with a keep-alive agent of their own: the body is written piece by piece
+ * as it is, with no joining, TextEncoder copy or web stream in between (P5).
  */
+import http from 'node:http';
+import https from 'node:https';
 import type { EventBatch, HeartbeatRequest, HeartbeatResponse, IngestResponse, Role, ScanCommand, SentinelFeedback, SentinelTasks, SessionCreateRequest, SessionCreateResponse } from '../../protocol/index.ts';
 import { GatewayError } from './errors.ts';
 
@@ -65,9 +69,13 @@ export class GatewayClient {
     return this.pushRaw(sessionId, JSON.stringify(batch), signal);
   }
 
-  /** Push a batch that is already JSON text (the sender builds bodies once and resends the same text). */
-  async pushRaw(sessionId: string, json: string, signal?: AbortSignal): Promise<IngestResponse> {
-    const body = await this.call('POST', `/api/v1/pipe/ingest/${enc(sessionId)}/events`, { body: json, signal, sessionScoped: true, timeoutMs: this.pushTimeoutMs });
+  /**
+   * Push a batch that is already JSON text (the sender builds bodies once and resends the same text);
+   * the text may come in pieces, which are sent one after the other (their concatenation is the body).
+   */
+  async pushRaw(sessionId: string, json: string | readonly string[], signal?: AbortSignal): Promise<IngestResponse> {
+    const pieces = typeof json === 'string' ? [json] : json;
+    const body = await this.post(`/api/v1/pipe/ingest/${enc(sessionId)}/events`, pieces, { signal, sessionScoped: true, timeoutMs: this.pushTimeoutMs });
     if (typeof body.count !== 'number') throw malformed('push', body);
     const res: IngestResponse = { status: 'ok', count: body.count };
     if (typeof body.rejected === 'number') res.rejected = body.rejected;
@@ -102,6 +110,45 @@ export class GatewayClient {
     return { status: which === 'start' ? 'audit_started' : 'audit_ended', drivers_handled: num(body.drivers_handled, 0) };
   }
 
+  /** A POST over node:http(s) with a body in pieces; the same answers and errors as `call`. */
+  private async post(path: string, pieces: readonly string[], o: { signal?: AbortSignal; sessionScoped?: boolean; timeoutMs?: number }): Promise<Json> {
+    const timeout = AbortSignal.timeout(o.timeoutMs ?? this.timeoutMs);
+    const signal = o.signal === undefined ? timeout : AbortSignal.any([o.signal, timeout]);
+    let length = 0;
+    for (const p of pieces) length += Buffer.byteLength(p, 'utf8');
+    const url = new URL(this.baseUrl + path);
+    const secure = url.protocol === 'https:';
+    const headers = { 'x-api-key': this.opts.apiKey, accept: 'application/json', 'content-type': 'application/json', 'content-length': String(length) };
+    let answer: { status: number; text: string; retryAfter: string | null };
+    try {
+      answer = await new Promise((resolve, reject) => {
+        const req = (secure ? https : http).request(url, { method: 'POST', headers, agent: secure ? pushAgents.https : pushAgents.http, signal }, (res) => {
+          res.setEncoding('utf8');
+          let text = '';
+          res.on('data', (chunk: string) => { text += chunk; });
+          res.on('end', () => {
+            const ra = res.headers['retry-after'];
+            resolve({ status: res.statusCode ?? 0, text, retryAfter: typeof ra === 'string' ? ra : null });
+          });
+          res.on('error', reject);
+          res.on('close', () => {
+            if (!res.complete) reject(Object.assign(new Error('the answer was cut off'), { code: 'ECONNRESET' }));
+          });
+        });
+        req.on('error', reject);
+        req.cork();
+        for (const p of pieces) req.write(p, 'utf8');
+        req.end();
+      });
+    } catch (e) {
+      const err = e instanceof Error ? e : new Error(String(e));
+      if (o.signal?.aborted !== true && timeout.aborted) throw transportError(Object.assign(new Error(err.message), { name: 'TimeoutError' }), 'POST', path, o.signal);
+      const code = (err as NodeJS.ErrnoException).code;
+      throw transportError(typeof code === 'string' ? Object.assign(new Error(err.message), { cause: { code } }) : err, 'POST', path, o.signal);
+    }
+    return this.answer('POST', path, answer.status, answer.text, answer.retryAfter, o.sessionScoped === true);
+  }
+
   /** One request: JSON in, JSON object out, every failure a GatewayError. */
   private async call(method: string, path: string, o: { body?: string; signal?: AbortSignal; sessionScoped?: boolean; timeoutMs?: number }): Promise<Json> {
     const timeout = AbortSignal.timeout(o.timeoutMs ?? this.timeoutMs);
@@ -119,6 +166,10 @@ export class GatewayClient {
     } catch (e) {
       throw transportError(e, method, path, o.signal);
     }
+    return this.answer(method, path, status, text, retryAfter, o.sessionScoped === true);
+  }
+
+  private answer(method: string, path: string, status: number, text: string, retryAfter: string | null, sessionScoped: boolean): Json {
     let body: Json = {};
     if (text.length > 0) {
       try {
@@ -129,9 +180,18 @@ export class GatewayClient {
       }
     }
     if (status >= 200 && status < 300) return body;
-    throw statusError(status, body, retryAfter, method, path, o.sessionScoped === true);
+    throw statusError(status, body, retryAfter, method, path, sessionScoped);
   }
 }
+
+/**
+ * Keep-alive agents of the event pushes (shared by every client of the thread, like fetch's dispatcher),
+ * with the options of Node's global agents: idle sockets are closed after 5 s.
+ */
+const pushAgents = {
+  http: new http.Agent({ keepAlive: true, scheduling: 'lifo', timeout: 5000 }),
+  https: new https.Agent({ keepAlive: true, scheduling: 'lifo', timeout: 5000 }),
+};
 
 function statusError(status: number, body: Json, retryAfter: string | null, method: string, path: string, sessionScoped: boolean): GatewayError {
   const code = typeof body.code === 'string' ? body.code : undefined;

@@ -6,3 +6,4 @@ export { GatewayClient, parseRetryAfter, type GatewayClientOptions, type AuditSi
 export { GatewayError, SessionResetError, SenderClosedError, isGatewayError, type GatewayErrorKind } from './errors.ts';
 export { Backoff, backoffDelay, backoffCeiling, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.ts';
 export type { SenderStatus, SenderCounters } from './sender-stats.ts';
+export type { PreEncodedRows } from './batch-encoding.ts';

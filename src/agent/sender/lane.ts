@@ -14,7 +14,7 @@
  * handles (spec 20).
  */
 import type { BatchSourceType, EventType, MessageSource } from '../../protocol/index.ts';
-import { BATCH_OVERHEAD_BYTES, EVENT_OVERHEAD_BYTES, estimateBytes, type EventPart } from './batch-encoding.ts';
+import { BATCH_OVERHEAD_BYTES, EVENT_OVERHEAD_BYTES, estimateBytes, explodeText, type EventPart, type PreEncodedRows } from './batch-encoding.ts';
 import { Fifo } from './fifo.ts';
 
 export type SendSource = MessageSource;
@@ -52,8 +52,8 @@ export interface OutBatch {
   /** The session epoch the seq belongs to (0: not assigned yet). */
   epoch: number;
   seq: number;
-  /** Built once per (epoch, seq), reused by every resend. */
-  body: string | null;
+  /** Built once per (epoch, seq), reused by every resend: the body text in pieces (buildBodyPieces). */
+  body: string[] | null;
   inFlight: boolean;
   /** Not to be sent before this time (Retry-After, backoff). */
   notBefore: number;
@@ -66,7 +66,8 @@ export interface OutBatch {
 }
 
 export interface Waiter {
-  rows: readonly object[];
+  /** Rows the waiting send carries. */
+  n: number;
   run: () => void;
   reject: (error: Error) => void;
 }
@@ -107,13 +108,14 @@ export class Lane {
     let i = 0;
     const tail = this.pending.last();
     if (tail !== undefined && tail.kind === 'rows' && tail.metaKey === metaKey && tail.part.eventType === eventType
-      && (this.ordered || tail.part.index === index) && tail.part.rows.length < maxRows) {
-      const take = Math.min(maxRows - tail.part.rows.length, texts.length);
+      && (this.ordered || tail.part.index === index) && tail.part.counts === null && tail.part.n < maxRows) {
+      const take = Math.min(maxRows - tail.part.n, texts.length);
       for (; i < take; i++) {
         tail.part.rows.push(texts[i]);
         tail.part.bytes += texts[i].length + 1;
         this.pendingBytes += texts[i].length + 1;
       }
+      tail.part.n += take;
       if (this.ordered) tail.part.index = Math.max(tail.part.index, index);
     }
     while (i < texts.length) {
@@ -121,10 +123,42 @@ export class Lane {
       i += chunk.length;
       let bytes = 0;
       for (const t of chunk) bytes += t.length + 1;
-      this.pending.push({ kind: 'rows', part: { eventType, source: this.source, index, fields, rows: chunk, bytes }, metadata, metaKey, enqueuedAt: now });
+      this.pending.push({ kind: 'rows', part: { eventType, source: this.source, index, fields, rows: chunk, counts: null, n: chunk.length, bytes }, metadata, metaKey, enqueuedAt: now });
       this.pendingBytes += bytes;
     }
     this.pendingRows += texts.length;
+  }
+
+  /**
+   * Queue pre-encoded rows (multi-row texts, kept whole): merged with the last entry when it is
+   * pre-encoded too and they can share an event. Batches are cut between texts (see `form`).
+   */
+  addEncoded(eventType: EventType, index: number, enc: PreEncodedRows, metadata: Record<string, unknown> | undefined, now: number, maxRows: number): void {
+    if (enc.rows === 0) return;
+    const metaKey = metadata === undefined ? '' : JSON.stringify(metadata);
+    let bytes = 0;
+    for (const t of enc.texts) bytes += t.length + 1;
+    const tail = this.pending.last();
+    if (tail !== undefined && tail.kind === 'rows' && tail.metaKey === metaKey && tail.part.eventType === eventType
+      && (this.ordered || tail.part.index === index) && tail.part.counts !== null && tail.part.n < maxRows) {
+      const part = tail.part;
+      const counts = part.counts as number[];
+      for (let k = 0; k < enc.texts.length; k++) {
+        part.rows.push(enc.texts[k]);
+        counts.push(enc.counts[k]);
+      }
+      part.n += enc.rows;
+      part.bytes += bytes;
+      if (this.ordered) part.index = Math.max(part.index, index);
+    } else {
+      this.pending.push({
+        kind: 'rows',
+        part: { eventType, source: this.source, index, fields: enc.fields, rows: enc.texts.slice(), counts: enc.counts.slice(), n: enc.rows, bytes },
+        metadata, metaKey, enqueuedAt: now,
+      });
+    }
+    this.pendingBytes += bytes;
+    this.pendingRows += enc.rows;
   }
 
   addSignal(signal: PendingSignal): void {
@@ -168,26 +202,51 @@ export class Lane {
       const roomRows = limits.maxRows - rows;
       const roomBytes = limits.maxBytes - bytes - EVENT_OVERHEAD_BYTES;
       if (roomRows <= 0 || (rows > 0 && roomBytes <= 0)) break;
-      let k = 0;
-      let b = 0;
-      const n = Math.min(roomRows, e.part.rows.length);
-      while (k < n && (b + e.part.rows[k].length + 1 <= roomBytes || (rows === 0 && k === 0))) {
-        b += e.part.rows[k].length + 1;
-        k++;
+      const part = e.part;
+      const texts = part.rows;
+      const counts = part.counts;
+      let k = 0; // texts taken
+      let r = 0; // rows taken
+      let b = 0; // bytes taken
+      while (k < texts.length) {
+        const c = counts === null ? 1 : counts[k];
+        const len = texts[k].length + 1;
+        if (r + c <= roomRows && b + len <= roomBytes) {
+          k++;
+          r += c;
+          b += len;
+          continue;
+        }
+        if (rows === 0 && k === 0) {
+          if (c > 1) {
+            // A multi-row text that fits no batch on its own: cut it into single rows (same bytes).
+            const single = explodeText(texts[k]);
+            texts.splice(k, 1, ...single);
+            (counts as number[]).splice(k, 1, ...single.map(() => 1));
+            continue;
+          }
+          // One oversized row still forms a batch of its own.
+          k = 1;
+          r = 1;
+          b = len;
+        }
+        break;
       }
       if (k === 0) break;
-      const whole = k === e.part.rows.length;
+      const whole = k === texts.length;
       if (whole) {
         this.pending.shift();
-        parts.push(e.part);
+        parts.push(part);
       } else {
-        parts.push({ ...e.part, rows: e.part.rows.slice(0, k), bytes: b });
-        e.part.rows = e.part.rows.slice(k);
-        e.part.bytes -= b;
+        parts.push({ ...part, rows: texts.slice(0, k), counts: counts === null ? null : counts.slice(0, k), n: r, bytes: b });
+        part.rows = texts.slice(k);
+        part.counts = counts === null ? null : counts.slice(k);
+        part.n -= r;
+        part.bytes -= b;
       }
-      rows += k;
+      rows += r;
       bytes += b + EVENT_OVERHEAD_BYTES;
-      this.pendingRows -= k;
+      this.pendingRows -= r;
       this.pendingBytes -= b;
       if (!whole) break; // the batch is full
     }
@@ -234,7 +293,7 @@ export class Lane {
 
   batch(parts: EventPart[], sourceType: BatchSourceType, isEnd: boolean, metadata: Record<string, unknown> | undefined, signal: PendingSignal | null): OutBatch {
     let rows = 0;
-    for (const p of parts) rows += p.rows.length;
+    for (const p of parts) rows += p.n;
     return {
       lane: this, sourceType, isEnd, metadata, parts, rows, bytes: estimateBytes(parts, metadata),
       epoch: 0, seq: 0, body: null, inFlight: false, notBefore: 0, attempts: 0, signal, pushed: false, dropped: false,

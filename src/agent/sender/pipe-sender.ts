@@ -15,6 +15,7 @@ import type { Disposable } from '../../kernel/disposable.ts';
 import type { Logger } from '../../kernel/logger.ts';
 import type { Role, ScanCommand } from '../../protocol/index.ts';
 import type { BackoffOptions } from './backoff.ts';
+import type { PreEncodedRows } from './batch-encoding.ts';
 import { BatchSender, type AbortInfo, type BatchSenderOptions, type SendOptions, type SendSource } from './batch-sender.ts';
 import type { GatewayError } from './errors.ts';
 import { GatewayClient } from './gateway-client.ts';
@@ -119,7 +120,12 @@ export class PipeSender implements Disposable {
     return this.batches.sendAsync(rows, opts);
   }
 
-  drained(): Promise<void> {
+  /** Rows the walker's threads already serialised (snapshot, audit, jobs): see BatchSender.sendEncodedAsync. */
+  sendEncodedAsync(enc: PreEncodedRows, opts: SendOptions): Promise<void> {
+    return this.batches.sendEncodedAsync(enc, opts);
+  }
+
+    drained(): Promise<void> {
     return this.batches.drained();
   }
 

@@ -45,6 +45,10 @@ export interface BatchSenderOptions {
   maxBatchRows?: number;
   /** Body bytes per batch (estimate); default 4 MiB. Lowered automatically after a 413. */
   maxBatchBytes?: number;
+  /** Rows per batch of the bulk lanes (snapshot, audit, jobs); default maxBatchRows (10 000). */
+  maxBulkBatchRows?: number;
+  /** Body bytes per batch of the bulk lanes; default maxBatchBytes (4 MiB). Lowered after a 413. */
+  maxBulkBatchBytes?: number;
   /** Default 20 ms; clamped to MAX_REALTIME_LINGER_MS. */
   realtimeLingerMs?: number;
   /** Default 100 ms. */

@@ -14,6 +14,9 @@ import { fsPath, listDir } from './fs-util.ts';
 
 export interface DriftSample { maxDirs?: number; maxEntries?: number }
 
+/** lstat calls in flight during the pre-scan. */
+const LSTAT_CONCURRENCY = 32;
+
 /** ≈P99 of the values (predecessor's index); NaN for none. Sorts a copy. */
 export function percentile99(values: readonly number[]): number {
   if (values.length === 0) return NaN;
@@ -42,23 +45,25 @@ export async function sampleRecursiveMtimes(root: string, toAbs: (rel: string) =
       continue;
     }
     let folded = own.get(dir) ?? 0;
-    for (const e of list) {
-      if (entries >= maxEntries) break;
-      const rel = joinPath(dir, e.name);
-      entries++;
-      try {
-        const st = await lstat(fsPath(toAbs(rel)));
+    const take = list.slice(0, Math.max(0, maxEntries - entries));
+    entries += take.length;
+    // The lstat calls of a directory run LSTAT_CONCURRENCY at a time; results are used in listing order,
+    // so the sample is the same as one call after the other (only faster: 50,000 calls in a row took ~1 s).
+    for (let at = 0; at < take.length; at += LSTAT_CONCURRENCY) {
+      const group = take.slice(at, at + LSTAT_CONCURRENCY).map((e) => joinPath(dir, e.name));
+      const stats = await Promise.all(group.map((rel) => lstat(fsPath(toAbs(rel))).catch(() => null))); // null: vanished or unreadable
+      for (let k = 0; k < group.length; k++) {
+        const st = stats[k];
+        if (st === null) continue;
         const m = st.mtimeMs / 1000;
         if (st.isDirectory()) {
           if (own.size < maxDirs) {
-            own.set(rel, m);
-            queue.push(rel);
+            own.set(group[k], m);
+            queue.push(group[k]);
           }
         } else if (m > folded) {
           folded = m;
         }
-      } catch {
-        // vanished or unreadable: not part of the sample
       }
     }
     own.set(dir, folded);

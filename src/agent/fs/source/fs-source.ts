@@ -36,6 +36,8 @@ const MAX_THROTTLE_ENTRIES = 100_000;
 const CRAWL_CONCURRENCY = 8;
 /** Unreadable paths remembered so each is logged once. */
 const MAX_LOGGED_PATHS = 10_000;
+/** Rows per walk batch when the walker writes the wire text (each batch is one sender call). */
+const ENCODED_WALK_BATCH_ROWS = 8192;
 /** Sub-tree audits queued at most before they collapse into a root audit. */
 const MAX_PENDING_AUDITS = 16;
 
@@ -198,6 +200,8 @@ export class FsSource implements Disposable {
   async startWatching(): Promise<void> {
     if (this.watching || this.closed) return;
     this.watching = true;
+    // The snapshot usually follows the watch crawl: let the walker's threads boot meanwhile.
+    this.walker.prewarm(this.opts.maxScanWorkers);
     await this.ensureDrift();
     try {
       await this.reader.start();
@@ -584,6 +588,12 @@ export class FsSource implements Disposable {
     }
   }
 
+  /** The same from an encoded batch's (directory, greatest mtime) pairs. */
+  private feedWatchSetRecency(pairs: readonly (string | number)[]): void {
+    if (!this.reader.running) return;
+    for (let i = 0; i < pairs.length; i += 2) this.raise(pairs[i] as string, pairs[i + 1] as number, true);
+  }
+
   /** Feeds walk rows to the watch set: directories are offered with their mtime, file mtimes raise their parents. */
   private feedWatchSet(rows: readonly WalkRow[]): void {
     if (!this.reader.running) return;
@@ -599,12 +609,20 @@ export class FsSource implements Disposable {
    * of each listed directory's entries (lstat'ed). Returns false when stopped at `max` entries.
    */
   private async crawl(start: string, startRecency: number, o: { watch: boolean; max?: number; emit?: (rows: FsUpsertRow[]) => void }): Promise<boolean> {
-    const stack: { path: string; recency: number }[] = [{ path: start, recency: startRecency }];
+    const stack: { path: string; recency: number; leaf?: boolean }[] = [{ path: start, recency: startRecency }];
     const max = o.max ?? Infinity;
     let seen = 0;
     let stopped = false;
-    const visit = async (dir: { path: string; recency: number }): Promise<void> => {
+    const visit = async (dir: { path: string; recency: number; leaf?: boolean }): Promise<void> => {
       if (o.watch) await this.ensureWatched(dir.path, dir.recency, true);
+      // A watch-only crawl lists a directory only to find its subdirectories. One whose link count is 2
+      // has none (POSIX file systems count `..` of each subdirectory; those that don't report 1): checked
+      // again after the watch is in place, so a subdirectory created meanwhile is either counted or seen
+      // by the watch. Spares reading the names of every file (the bulk of a big tree).
+      if (dir.leaf === true && o.watch && o.emit === undefined) {
+        const again = await this.lstatRel(dir.path);
+        if (again === null || (again.isDirectory() && again.nlink === 2)) return;
+      }
       let list;
       try {
         list = await listDir(this.paths.toAbs(dir.path));
@@ -626,7 +644,7 @@ export class FsSource implements Disposable {
         const st = await this.lstatRel(child);
         if (st === null) continue;
         if (o.emit) rows.push(rowFromStats(child, st));
-        if (st.isDirectory()) stack.push({ path: child, recency: o.emit ? dir.recency : st.mtimeMs / 1000 });
+        if (st.isDirectory()) stack.push({ path: child, recency: o.emit ? dir.recency : st.mtimeMs / 1000, leaf: st.nlink === 2 });
       }
       if (rows.length > 0) o.emit?.(rows);
     };
@@ -731,8 +749,13 @@ export class FsSource implements Disposable {
     const seq = this.beginWalk(phase);
     try {
       const matcher = this.matchFile;
+      const output = this.output;
+      // Without a file pattern the walker's threads can write the wire text themselves.
+      const encode = matcher === null && output.compensatingEncoded !== undefined;
       const it = this.walker.walk(this.paths.root, {
         ...options,
+        encode,
+        batchRows: encode ? ENCODED_WALK_BATCH_ROWS : options.batchRows,
         signal: this.abort.signal,
         exclude: matcher === null ? undefined : (rel, isDir) => !isDir && !matcher(baseName(rel)),
         onError: (rel, code) => this.noteUnreadable(rel, code),
@@ -743,8 +766,14 @@ export class FsSource implements Disposable {
           this.walkStatus.files = batch.progress.files;
           this.walkStatus.rate = batch.progress.filesPerSec;
         }
-        this.feedWatchSet(batch.rows);
-        await this.output.compensating(batch.rows, source);
+        const enc = batch.encoded;
+        if (enc !== undefined && output.compensatingEncoded !== undefined) {
+          this.feedWatchSetRecency(enc.dirRecency);
+          await output.compensatingEncoded(enc, source);
+        } else {
+          this.feedWatchSet(batch.rows);
+          await output.compensating(batch.rows, source);
+        }
       }
     } finally {
       this.endWalk(seq);

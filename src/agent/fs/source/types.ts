@@ -1,6 +1,7 @@
 /** Public types of the fs source (see README.md). */
 import type { Logger } from '../../../kernel/logger.ts';
 import type { FsDeleteRow, FsUpsertRow } from '../../../protocol/events.ts';
+import type { EncodedWalkRows } from '../walker/index.ts';
 
 export type { SentinelUpdate } from '../../../protocol/ingest.ts';
 
@@ -27,6 +28,11 @@ export interface SourceOutput {
   realtime(rows: Row[], kind: 'upsert' | 'delete'): boolean;
   /** Snapshot / audit / on-demand rows; the promise resolves when there is room again. */
   compensating(rows: Row[], source: CompensatingSource): Promise<void>;
+  /**
+   * Optional: walk rows already serialised by the walker's threads (the same wire text as the row
+   * objects). When present, walks without a file pattern use it instead of `compensating`.
+   */
+  compensatingEncoded?(rows: EncodedWalkRows, source: CompensatingSource): Promise<void>;
   signal(sig: SourceSignal): Promise<void>;
 }
 

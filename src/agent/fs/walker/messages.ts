@@ -37,6 +37,8 @@ export interface BeginMessage {
   root: string;
   mode: WalkMode;
   chunkRows: number;
+  /** Encoded walk: chunks carry the rows' wire text (`json`) and no names. */
+  encode: boolean;
   ctl: SharedArrayBuffer;
 }
 
@@ -60,8 +62,10 @@ export interface ChunkMessage {
   /** True on the last chunk of a work message: the worker has finished it. */
   final: boolean;
   n: number;
-  /** `n` names joined by '/' (a name never contains '/'); F_SELF rows have ''. */
+  /** `n` names joined by '/' (a name never contains '/'); F_SELF rows have ''. Empty in encoded walks. */
   names: string;
+  /** Encoded walks: the `n` rows' JSON texts joined by commas (row-text.ts). */
+  json?: string;
   seg: Uint32Array;
   segDirs: string[];
   /** The mtime of each segment's directory (parent_mtime of its files); NaN when unknown. */

@@ -37,8 +37,30 @@ export interface WalkProgress {
 }
 
 export interface WalkBatch {
+  /** The rows. In an encoded walk they are parsed from `encoded` on first access (tests, fallbacks). */
   rows: WalkRow[];
   progress: WalkProgress;
+  /** Encoded walks only (`WalkOptions.encode`): the rows' wire text, written by the worker threads. */
+  encoded?: EncodedWalkRows;
+}
+
+/**
+ * The rows of a batch as JSON text: `texts[i]` holds `counts[i]` rows joined by commas, each exactly
+ * `JSON.stringify` of the row object (see row-text.ts). Structurally a sender `PreEncodedRows`.
+ */
+export interface EncodedWalkRows {
+  texts: string[];
+  counts: number[];
+  /** Rows in the batch (sum of `counts`). */
+  rows: number;
+  /** JSON text of the first row's keys (an event's `fields`). */
+  fields: string;
+  /**
+   * Pairs (directory path, seconds): for each directory the batch has rows of or in, the greatest
+   * `modified_time` among them — its own row's, or its files'. What a consumer needs from the rows to
+   * rank directories by recency without parsing them.
+   */
+  dirRecency: (string | number)[];
 }
 
 export interface WalkOptions {
@@ -63,6 +85,11 @@ export interface WalkOptions {
    * row, so that a batch the consumer failed to deliver never makes its directory look silent later.
    */
   dirMtimeCache?: DirMtimeCache;
+  /**
+   * The worker threads write each batch's wire text (`WalkBatch.encoded`), so the consumer's thread
+   * never builds row objects; `rows` is then parsed on demand. Not combinable with `exclude`.
+   */
+  encode?: boolean;
   /** Drops rows (and, for directories, their whole subtree). Not applied to the starting path. */
   exclude?: (relPath: string, isDirectory: boolean) => boolean;
   /** Called once per path that could not be read (EACCES, ENOENT when it vanished mid-walk, …). */

@@ -22,6 +22,7 @@ import {
   F_CACHE_DELETE, F_CACHE_SET, F_DIR, F_NO_PARENT, F_REPEAT, F_SELF, F_SKIPPED,
   type ChunkMessage, type ToWorker, type WalkMode, type WorkMessage,
 } from './messages.ts';
+import { encodeColumns } from './row-text.ts';
 
 const NO_THROW = { throwIfNoEntry: false } as const;
 const WITH_TYPES = { withFileTypes: true } as const;
@@ -55,7 +56,7 @@ class Chunk {
   /** Bumped on every reset, so a row index can be checked for still being in this chunk. */
   generation = 0;
 
-  constructor(readonly cap: number) {
+  constructor(readonly cap: number, private readonly encode: boolean, private readonly audit: boolean) {
     this.seg = new Uint32Array(cap);
     this.size = new Float64Array(cap);
     this.mtime = new Float64Array(cap);
@@ -89,8 +90,9 @@ class Chunk {
     const big = n * 4 >= this.cap;
     // A full chunk gives its arrays away; a small one sends copies and keeps them.
     const cut = <T extends Uint32Array | Float64Array | Uint8Array>(a: T): T => (big ? a : (a.slice(0, n) as T));
+    const json = this.encode && n > 0 ? encodeColumns(this, this.audit) : undefined;
     const msg: ChunkMessage = {
-      t: 'chunk', final, n, names: this.names.join('/'),
+      t: 'chunk', final, n, names: this.encode ? '' : this.names.join('/'), json,
       seg: cut(this.seg), segDirs: this.segDirs, segMtimes: Float64Array.from(this.segMtimes),
       size: cut(this.size), mtime: cut(this.mtime), ctime: cut(this.ctime), flags: cut(this.flags),
       subdirs: this.subdirs, returned, done: this.done, errors: this.errors,
@@ -127,13 +129,13 @@ class WalkState {
   readonly ctl: Int32Array;
   readonly chunk: Chunk;
 
-  constructor(root: string, mode: WalkMode, chunkRows: number, ctl: SharedArrayBuffer, private readonly post: (m: ChunkMessage, t: ArrayBuffer[]) => void) {
+  constructor(root: string, mode: WalkMode, chunkRows: number, encode: boolean, ctl: SharedArrayBuffer, private readonly post: (m: ChunkMessage, t: ArrayBuffer[]) => void) {
     this.rootDir = root;
     this.rootPrefix = root === '/' ? '' : root;
     this.rootPrefixBytes = Buffer.from(this.rootPrefix);
     this.audit = mode === 'audit';
     this.ctl = new Int32Array(ctl);
-    this.chunk = new Chunk(Math.max(1, chunkRows));
+    this.chunk = new Chunk(Math.max(1, chunkRows), encode, this.audit);
   }
 
   get aborted(): boolean {
@@ -363,7 +365,7 @@ function main(): void {
   const post = (m: ChunkMessage, transfer: ArrayBuffer[]): void => port.postMessage(m, transfer);
   port.on('message', (msg: ToWorker) => {
     if (msg.t === 'begin') {
-      state = new WalkState(msg.root, msg.mode, msg.chunkRows, msg.ctl, post);
+      state = new WalkState(msg.root, msg.mode, msg.chunkRows, msg.encode, msg.ctl, post);
       return;
     }
     if (state === null) throw new Error('walk-worker: work before begin');

@@ -22,14 +22,15 @@ import {
   F_CACHE_DELETE, F_CACHE_SET, F_NO_PARENT, F_REPEAT, F_SELF, F_SKIPPED,
   type ChunkMessage, type WalkMode,
 } from './messages.ts';
+import { fieldsText } from './row-text.ts';
 import { WorkerPool, type PooledWorker, type WorkerOwner } from './worker-pool.ts';
-import type { WalkBatch, WalkOptions, WalkProgress, WalkRow } from './types.ts';
+import type { EncodedWalkRows, WalkBatch, WalkOptions, WalkProgress, WalkRow } from './types.ts';
 
 export const DEFAULT_BATCH_ROWS = 1000;
 export const DEFAULT_MAX_BUFFERED_BATCHES = 4;
 export const DEFAULT_MAX_BATCH_DELAY_MS = 1000;
 /** Work messages a worker may have queued, so it never waits for the main thread between two. */
-const MAX_INFLIGHT = 2;
+const MAX_INFLIGHT = 4;
 /** Directories per work message at most (fewer when the queue is short, to spread them). */
 const MAX_ITEMS = 64;
 /** Rows per worker message at most (batches are re-cut on the main thread; this only sizes buffers). */
@@ -38,6 +39,18 @@ const MAX_CHUNK_ROWS = 4096;
 export interface WalkerOptions {
   /** Worker threads stay this long after a walk for the next one (default 15 s; 0: end them at once). */
   idleTimeoutMs?: number;
+}
+
+/** A batch of an encoded walk: the wire text, and row objects only if someone asks for them. */
+class EncodedBatch implements WalkBatch {
+  private parsed: WalkRow[] | null = null;
+
+  constructor(readonly encoded: EncodedWalkRows, public progress: WalkProgress) {}
+
+  get rows(): WalkRow[] {
+    this.parsed ??= JSON.parse(`[${this.encoded.texts.join(',')}]`) as WalkRow[];
+    return this.parsed;
+  }
 }
 
 interface Sealed {
@@ -92,6 +105,14 @@ export class Walker implements Disposable {
     }
   }
 
+  /**
+   * Starts `n` worker threads now (they boot in the background, ~100–300 ms each) for a walk expected
+   * soon; unused, they end after the idle timeout.
+   */
+  prewarm(n: number): void {
+    this.pool.warm(Math.max(0, Math.min(256, Math.floor(n))));
+  }
+
   /** Ends all worker threads; walks in progress fail. */
   async close(): Promise<void> {
     for (const run of this.runs) run.fail(new Error('walker closed'));
@@ -126,6 +147,7 @@ function checkInt(name: string, v: number | undefined, dflt: number, min: number
 class WalkRun implements WorkerOwner {
   private readonly mode: WalkMode;
   private readonly audit: boolean;
+  private readonly encode: boolean;
   private readonly start0: string;
   private readonly batchRows: number;
   private readonly nWorkers: number;
@@ -143,6 +165,12 @@ class WalkRun implements WorkerOwner {
   private inflightItems = 0;
   private readonly ready: Sealed[] = [];
   private rows: WalkRow[] = [];
+  // The batch being formed in an encoded walk (instead of `rows`).
+  private texts: string[] = [];
+  private counts: number[] = [];
+  private encRows = 0;
+  private encFields = '';
+  private recency: (string | number)[] = [];
   private raw = 0;
   private ops: (string | number)[] = [];
   private finished = false;
@@ -171,6 +199,8 @@ class WalkRun implements WorkerOwner {
     this.maxDelay = checkInt('maxBatchDelayMs', opts.maxBatchDelayMs, DEFAULT_MAX_BATCH_DELAY_MS, 0, 3_600_000);
     this.cache = this.audit ? opts.dirMtimeCache : undefined;
     this.exclude = opts.exclude;
+    this.encode = opts.encode === true;
+    if (this.encode && opts.exclude !== undefined) throw badRequest('an encoded walk cannot take exclude');
     this.onError = opts.onError;
     this.signal = opts.signal;
     // A full batch must always be able to form while the workers wait, or nothing would move.
@@ -180,7 +210,7 @@ class WalkRun implements WorkerOwner {
   start(): void {
     this.t0 = performance.now();
     this.workers = this.pool.acquire(this.nWorkers, this);
-    for (const w of this.workers) w.post({ t: 'begin', root: this.root, mode: this.mode, chunkRows: Math.min(this.batchRows, MAX_CHUNK_ROWS), ctl: this.sab });
+    for (const w of this.workers) w.post({ t: 'begin', root: this.root, mode: this.mode, chunkRows: Math.min(this.batchRows, MAX_CHUNK_ROWS), encode: this.encode, ctl: this.sab });
     const cached = new Float64Array([this.cache?.get(this.start0) ?? NaN]);
     const first = this.workers[0];
     first.post({ t: 'work', rel: [this.start0], cached, start: true }, [cached.buffer]);
@@ -198,7 +228,7 @@ class WalkRun implements WorkerOwner {
       const next = this.ready.shift();
       if (next !== undefined) return this.handOut(next);
       if (this.finished) {
-        if (this.rows.length === 0) return null;
+        if (this.formingRows === 0) return null;
         this.seal();
         continue;
       }
@@ -236,6 +266,15 @@ class WalkRun implements WorkerOwner {
     this.clearFlushTimer();
     this.ready.length = 0;
     this.rows = [];
+    this.texts = [];
+    this.counts = [];
+    this.encRows = 0;
+    this.recency = [];
+  }
+
+  /** Rows of the batch being formed. */
+  private get formingRows(): number {
+    return this.encode ? this.encRows : this.rows.length;
   }
 
   onFailure(_w: PooledWorker, err: Error): void {
@@ -350,10 +389,10 @@ class WalkRun implements WorkerOwner {
 
   /** While the consumer waits on a partial batch, hand it out after maxBatchDelayMs. */
   private armFlushTimer(): void {
-    if (this.flushTimer !== null || this.rows.length === 0) return;
+    if (this.flushTimer !== null || this.formingRows === 0) return;
     this.flushTimer = setTimeout(() => {
       this.flushTimer = null;
-      if (this.rows.length > 0 && this.waiter !== null) {
+      if (this.formingRows > 0 && this.waiter !== null) {
         this.seal();
         this.wake();
       }
@@ -366,7 +405,16 @@ class WalkRun implements WorkerOwner {
   }
 
   private seal(): void {
-    this.ready.push({ batch: { rows: this.rows, progress: this.progress() }, raw: this.raw, ops: this.ops });
+    if (this.encode) {
+      const encoded: EncodedWalkRows = { texts: this.texts, counts: this.counts, rows: this.encRows, fields: this.encFields, dirRecency: this.recency };
+      this.ready.push({ batch: new EncodedBatch(encoded, this.progress()), raw: this.raw, ops: this.ops });
+      this.texts = [];
+      this.counts = [];
+      this.encRows = 0;
+      this.recency = [];
+    } else {
+      this.ready.push({ batch: { rows: this.rows, progress: this.progress() }, raw: this.raw, ops: this.ops });
+    }
     this.rows = [];
     this.raw = 0;
     this.ops = [];
@@ -382,8 +430,55 @@ class WalkRun implements WorkerOwner {
     }
   }
 
+  /** An encoded chunk: its text joins the batch as is; the columns only feed counters, cache and recency. */
+  private absorbEncoded(msg: ChunkMessage): void {
+    const n = msg.n;
+    if (n === 0) return;
+    const { seg, segDirs, size, mtime, flags } = msg;
+    const cache = this.cache;
+    const rec = this.recency;
+    let segAt = -1;
+    let segMax = -Infinity;
+    for (let i = 0; i < n; i++) {
+      const f = flags[i];
+      const s = seg[i];
+      const m = mtime[i];
+      if (s !== segAt) {
+        if (segAt >= 0) rec.push(segDirs[segAt], segMax);
+        segAt = s;
+        segMax = m;
+      } else if (m > segMax) {
+        segMax = m;
+      }
+      if ((f & F_SELF) !== 0) {
+        if ((f & F_REPEAT) === 0) {
+          this.dirs++;
+          if ((f & (F_SKIPPED | F_CACHE_SET)) === (F_SKIPPED | F_CACHE_SET)) this.skippedDirs++;
+        }
+        if (cache !== undefined) {
+          if ((f & F_CACHE_SET) !== 0) this.ops.push(segDirs[s], m);
+          else if ((f & F_CACHE_DELETE) !== 0) this.ops.push(segDirs[s], NaN);
+        }
+      } else {
+        this.files++;
+        this.bytes += size[i];
+      }
+    }
+    rec.push(segDirs[segAt], segMax);
+    if (this.encRows === 0) this.encFields = fieldsText(this.audit, flags[0]);
+    this.texts.push(msg.json ?? '');
+    this.counts.push(n);
+    this.encRows += n;
+    this.raw += n;
+    if (this.encRows >= this.batchRows) this.seal();
+  }
+
   /** Turns a chunk's columns into row objects and batches. */
   private absorb(msg: ChunkMessage): void {
+    if (this.encode) {
+      this.absorbEncoded(msg);
+      return;
+    }
     const n = msg.n;
     if (n === 0) return;
     const names = msg.names.split('/');

@@ -70,6 +70,15 @@ export class WorkerPool {
     return out;
   }
 
+  /**
+   * Starts threads until `n` wait idle, so that a walk expected soon does not pay for their start
+   * (they boot in the background and end after `idleTimeoutMs` like any idle thread).
+   */
+  warm(n: number): void {
+    if (this.idleTimeoutMs <= 0) return;
+    while (this.idle.length < n) this.release(this.spawn());
+  }
+
   /** A worker that finished its walk cleanly (nothing in flight): keep it for the next walk. */
   release(w: PooledWorker): void {
     w.owner = null;
