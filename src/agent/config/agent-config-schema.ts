@@ -52,6 +52,7 @@ export const PipeConfig = Type.Object({
   sender: Type.String({ minLength: 1 }),
   audit_interval_sec: Type.Optional(Type.Number({ minimum: 0 })),
   sentinel_interval_sec: Type.Optional(Type.Number({ minimum: 0 })),
+  full_audit_every: Type.Optional(Type.Integer({ minimum: 0, description: 'every Nth audit ignores the directory-mtime cache (0 = never); catches in-place edits in unwatched directories, which do not change the directory mtime' })),
   session_timeout_seconds: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
   fields_mapping: Type.Optional(Type.Array(Type.Record(Type.String(), Type.Unknown()))),
   disabled: Type.Optional(Type.Boolean()),

@@ -29,6 +29,8 @@ export interface ResolvedPipe {
   /** null = use the gateway's value from the session response. */
   auditIntervalSec: number | null;
   sentinelIntervalSec: number | null;
+  /** Every Nth audit starts with an empty directory-mtime cache (0 = never). */
+  fullAuditEvery: number;
   sessionTimeoutSeconds: number | null;
   fieldsMapping: Record<string, unknown>[];
   maxMemoryMb: number;
@@ -205,6 +207,7 @@ function resolve(agentId: string, sections: Record<Section, Map<string, { entry:
       sender: { id: p.sender, uri: t.uri.replace(/\/+$/, ''), key: t.credential.key, timeoutSec: t.timeout ?? t.driver_params?.timeout ?? t.timeout_sec ?? 30 },
       auditIntervalSec: p.audit_interval_sec ?? null,
       sentinelIntervalSec: p.sentinel_interval_sec ?? null,
+      fullAuditEvery: p.full_audit_every ?? 10,
       sessionTimeoutSeconds: p.session_timeout_seconds ?? null,
       fieldsMapping: p.fields_mapping ?? [],
       maxMemoryMb: p.max_memory_mb ?? 512,

@@ -330,6 +330,10 @@ export class PipeRunner {
       const now = Date.now();
       if (this.auditRequested || now >= nextAudit) {
         this.auditRequested = false;
+        // A silent directory (unchanged mtime) is not listed, so an in-place edit of a file in a directory
+        // no watch covers would never be seen; every Nth audit therefore lists everything again.
+        const every = this.cfg.fullAuditEvery;
+        if (every > 0 && this.counts.audits % every === every - 1) this.safe(() => source.resetAuditCache());
         if (await this.leaderStep(run, 'audit', () => source.audit())) this.counts.audits++;
         nextAudit = audit > 0 ? Date.now() + audit : Infinity;
       }
