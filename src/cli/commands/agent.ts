@@ -96,8 +96,9 @@ async function runAgent(flags: AgentFlags): Promise<void> {
     fail(e instanceof Error ? e.message : String(e));
   }
   const sh = shell;
-  process.stdout.write(`agent running: ${sh.pipeCount} pipes (status: ${sh.socketPath})\n`);
+  // Handlers first: a supervisor may send SIGTERM the moment it reads the "running" line.
   installSignals(log, () => sh.stop(), () => { void sh.reload(); });
+  process.stdout.write(`agent running: ${sh.pipeCount} pipes (status: ${sh.socketPath})\n`);
 }
 
 /** SIGTERM/SIGINT → stop (exit 0; a second signal exits at once), SIGHUP → reload. Shared with `fustor up`. */

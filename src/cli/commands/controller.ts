@@ -68,7 +68,6 @@ async function runController(flags: ControllerFlags): Promise<void> {
     process.stdout.write(`admin token (shown once; also written to ${c.adminTokenFile}): ${c.adminToken}\n`);
   }
   log.info({ url: c.url, dataDir, revision: await c.store.currentRevision() }, 'controller ready');
-  process.stdout.write(`controller listening on ${c.url}\n`);
 
   let stopping = false;
   const stop = (signal: string) => {
@@ -81,4 +80,6 @@ async function runController(flags: ControllerFlags): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  // Printed after the handlers exist: a supervisor may signal the moment it reads this line.
+  process.stdout.write(`controller listening on ${c.url}\n`);
 }

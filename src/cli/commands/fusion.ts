@@ -67,8 +67,6 @@ async function runFusion(flags: FusionFlags): Promise<void> {
   }
   const gw = gateway;
   log.info({ url: gw.url, files: loaded.files, views: [...loaded.config.views.keys()], pipes: [...loaded.config.pipes.keys()] }, 'gateway ready');
-  process.stdout.write(`fusion listening on ${gw.url}\n`);
-  for (const r of gw.receiverUrls()) process.stdout.write(`fusion ingest listening on ${r.url} (receivers: ${r.receivers.join(', ')})\n`);
 
   let stopping = false;
   const stop = (signal: string) => {
@@ -88,6 +86,9 @@ async function runFusion(flags: FusionFlags): Promise<void> {
   process.on('SIGHUP', () => {
     reloading = reloading.then(() => reload(gw, configDir, log));
   });
+  // Printed after the handlers exist: a supervisor may signal the moment it reads this line.
+  process.stdout.write(`fusion listening on ${gw.url}\n`);
+  for (const r of gw.receiverUrls()) process.stdout.write(`fusion ingest listening on ${r.url} (receivers: ${r.receivers.join(', ')})\n`);
 }
 
 async function reload(gw: Gateway, dir: string, log: Logger): Promise<void> {
