@@ -11,7 +11,12 @@ import { DisposableStore, toDisposable } from '../kernel/disposable.ts';
 import type { Logger } from '../kernel/logger.ts';
 import { SecretBox, SecretKeyError } from './crypto/secret-box.ts';
 import { issueToken } from './crypto/tokens.ts';
-import { createControllerApp } from './http/app.ts';
+import { GitError } from './gitops/git.ts';
+import { GitOps } from './gitops/gitops.ts';
+import { gitopsRoutes } from './gitops/routes.ts';
+import { GitSourceError, parseGitSource } from './gitops/source.ts';
+import { createMemberPlane } from './channel/member-plane.ts';
+import { createControllerApp, type ControllerApp } from './http/app.ts';
 import { ResourceService } from './service/resource-service.ts';
 import { TokenService } from './service/token-service.ts';
 import { SqliteStore, StoreError } from './store/sqlite-store.ts';
@@ -23,6 +28,8 @@ export interface ControllerOptions {
   port: number;
   log: Logger;
   bodyLimit?: number;
+  /** GitOps: `REPO[#branch[:dir]]` and the poll interval (seconds); the mirror lives in `DIR/gitops/`. */
+  git?: { source: string; intervalSeconds: number };
 }
 
 /** A startup failure phrased as one line for the operator (bad data dir, busy port, lost key). */
@@ -68,7 +75,13 @@ export class Controller {
         writeFileSync(adminTokenFile, `${adminToken}\n`, { mode: 0o600 });
         chmodSync(adminTokenFile, 0o600);
       }
-      const app = await createControllerApp({ store, resources, tokens, log: opts.log, bodyLimit: opts.bodyLimit ?? DEFAULT_BODY_LIMIT });
+      const gitops = opts.git === undefined ? undefined : await GitOps.open(parseGitSource(opts.git.source), join(opts.dataDir, 'gitops'), store, opts.log);
+      if (gitops !== undefined) disposables.add(gitops);
+      const extensions: ((app: ControllerApp) => void)[] = gitops === undefined ? [] : [gitopsRoutes(gitops)];
+      // Member plane (spec 50 Identity + channel): enrollment, credentials, JWKS, the channel.
+      const members = disposables.add(await createMemberPlane({ dataDir: opts.dataDir, store, open: (s, aad) => box.open(s, aad), log: opts.log }));
+      extensions.push((app) => members.install(app));
+      const app = await createControllerApp({ store, resources, tokens, log: opts.log, bodyLimit: opts.bodyLimit ?? DEFAULT_BODY_LIMIT, extensions });
       disposables.add(toDisposable(() => app.close()));
       try {
         await app.listen({ host: opts.host, port: opts.port });
@@ -77,13 +90,19 @@ export class Controller {
         const why = code === 'EADDRINUSE' ? 'the port is in use (pass another --port)' : code === 'EADDRNOTAVAIL' ? 'the address is not on this host (check --host)' : (e as Error).message;
         throw new ControllerStartError(`cannot listen on ${opts.host}:${opts.port}: ${why}`);
       }
+      if (gitops !== undefined && opts.git !== undefined) {
+        await gitops.sync('start');
+        gitops.startTimer(opts.git.intervalSeconds);
+      }
       const addr = app.server.address();
       const port = typeof addr === 'object' && addr !== null ? addr.port : opts.port;
       const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
+      members.setUrl(`http://${host}:${port}`);
       return new Controller(`http://${host}:${port}`, adminToken, adminTokenFile, store, disposables);
     } catch (e) {
       await disposables.dispose();
-      if (e instanceof StoreError || e instanceof SecretKeyError) throw new ControllerStartError(e.message);
+      if (e instanceof StoreError || e instanceof SecretKeyError || e instanceof GitSourceError) throw new ControllerStartError(e.message);
+      if (e instanceof GitError) throw new ControllerStartError(`--git ${opts.git?.source ?? ''}: ${e.message}`);
       throw e;
     }
   }

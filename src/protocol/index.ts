@@ -7,3 +7,4 @@ export * from './errors.ts';
 export * from './fusion-config.ts';
 export * from './resources.ts';
 export * from './management.ts';
+export * from './control.ts';

@@ -1,5 +1,5 @@
 /**
- * `fustor controller [--data-dir DIR] [--host H] [--port N] [--log-format json|pretty]` — the control
+ * `fustor controller [--data-dir DIR] [--host H] [--port N] [--log-format json|pretty] [--git REPO[#branch[:dir]]]` — the control
  * plane (spec 50). Composition root of src/controller. On first start it creates the admin token, writes it
  * to DIR/admin-token (0600) and prints it once; prints `controller listening on http://HOST:PORT` when
  * ready (the real port, also with `--port 0`); exits non-zero with one line on a bad flag or a startup
@@ -17,6 +17,7 @@ interface ControllerFlags {
   port: number;
   database?: string;
   git?: string;
+  gitInterval: number;
   logFormat?: 'json' | 'pretty';
 }
 
@@ -29,6 +30,11 @@ function parsePort(value: string): number {
   return n;
 }
 
+function parseInterval(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) < 1) throw new InvalidArgumentError('must be a whole number of seconds, at least 1');
+  return Number(value);
+}
+
 export function registerController(program: Command): Command {
   return program
     .command('controller')
@@ -39,7 +45,8 @@ export function registerController(program: Command): Command {
     .option('--host <host>', 'address to listen on (use 0.0.0.0 to serve other hosts)', '127.0.0.1')
     .option('--port <n>', `port of the management API (0 = any free port)`, parsePort, DEFAULT_CONTROLLER_PORT)
     .option('--database <url>', 'PostgreSQL URL for replicas (not available yet)')
-    .option('--git <repo>', 'Git repository as the source of truth (not available yet)')
+    .option('--git <repo[#branch[:dir]]>', 'Git repository as the source of truth of Gateways, Views and Pipes (default branch: the remote HEAD; dir: the root)')
+    .option('--git-interval <seconds>', 'how often to fetch the --git branch', parseInterval, 30)
     .addOption(new Option('--log-format <format>', 'log lines as JSON or pretty (default: pretty on a TTY, JSON otherwise)').choices(['json', 'pretty']))
     .action(async (flags: ControllerFlags) => {
       await runController(flags);
@@ -53,12 +60,12 @@ function fail(message: string): never {
 
 async function runController(flags: ControllerFlags): Promise<void> {
   if (flags.database !== undefined) fail('--database (PostgreSQL replicas) is not available yet: omit it to use the embedded SQLite store in --data-dir');
-  if (flags.git !== undefined) fail('--git (GitOps) is not available yet: apply resources with fustor ctl apply -f');
   const dataDir = flags.dataDir ?? join(fustorHome(), 'controller');
   const log = createLogger({ format: flags.logFormat ?? 'auto', name: 'controller' });
   let controller: Controller;
   try {
-    controller = await Controller.start({ dataDir, host: flags.host, port: flags.port, log });
+    const git = flags.git === undefined ? undefined : { source: flags.git, intervalSeconds: flags.gitInterval };
+    controller = await Controller.start({ dataDir, host: flags.host, port: flags.port, log, git });
   } catch (e) {
     if (e instanceof ControllerStartError) fail(e.message);
     throw e;

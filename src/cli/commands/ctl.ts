@@ -10,6 +10,7 @@
  *   ctl get KIND [NAME] [-o table|json|yaml]   (KIND: singular/plural, any case; also agents, gateways)
  *   ctl delete KIND NAME                 → `Kind/name deleted (revision N)`
  *   ctl history [--limit N] [-o table|json]
+ *   ctl sync                             → `commit SHA applied (revision N)` / `… already applied …`; a rejected commit: exit 1
  *
  * Server: `--server URL`, else FUSTOR_CONTROLLER, else FUSTOR_SERVER, else http://127.0.0.1:8100.
  * Token: `--token T`, else FUSTOR_TOKEN. Errors: one line naming cause and fix, exit 1 (a 422 adds one
@@ -289,6 +290,25 @@ export function registerCtl(program: Command): Command {
       const page = await client(cmd).call<HistoryPage>('GET', `/api/v1/history?limit=${flags.limit ?? 50}`);
       print(flags.output, page.items, () => table(['ID', 'REVISION', 'TIME', 'ACTOR', 'ACTION', 'RESOURCE'],
         page.items.map((e) => [String(e.id), e.revision === null ? '-' : String(e.revision), e.time, e.actor, e.action, `${e.kind}/${e.name}`])));
+    }));
+  ctl.command('sync')
+    .description('with controller --git: fetch the branch now and apply its head commit; prints the commit or why it was not applied')
+    .action(run(async (_flags: unknown, cmd: Command) => {
+      let res: { outcome: string; commit: string | null; revision: number | null; status: { last_applied_revision: number | null; last_error: { message: string; details: string[] } | null } };
+      try {
+        res = await client(cmd).call('POST', '/api/v1/sync');
+      } catch (e) {
+        if (e instanceof CtlError && e.message.startsWith('404:')) throw new CtlError('the controller does not run with --git: start it with fustor controller --git REPO[#branch[:dir]]');
+        throw e;
+      }
+      const rev = res.revision ?? res.status.last_applied_revision;
+      if (res.outcome === 'applied') out(`commit ${res.commit} applied (revision ${rev}${res.revision === null ? ', unchanged' : ''})`);
+      else if (res.outcome === 'up-to-date') out(`commit ${res.commit} already applied (revision ${rev})`);
+      else {
+        const err = res.status.last_error;
+        const what = res.commit === null ? 'sync failed' : `commit ${res.commit} not applied`;
+        throw new CtlError(`${what}: ${err?.message ?? 'unknown error'}`, (err?.details ?? []).slice(1, 20).map((d) => `  ${d}`));
+      }
     }));
   return ctl;
 }

@@ -26,6 +26,8 @@ export interface ControllerAppOptions {
   log: Logger;
   /** Largest accepted request body (bytes). */
   bodyLimit: number;
+  /** Optional features (GitOps) adding routes and hooks; installed before the core routes. */
+  extensions?: ReadonlyArray<(app: ControllerApp) => void>;
 }
 
 const MAX_PARAM_LENGTH = 256;
@@ -57,6 +59,7 @@ export async function createControllerApp(opts: ControllerAppOptions): Promise<C
       security: [{ bearer: [] }],
     },
   });
+  for (const extend of opts.extensions ?? []) extend(app);
   statusRoutes(app, opts.store);
   resourceRoutes(app, opts.resources);
   tokenRoutes(app, opts.tokens, opts.resources);

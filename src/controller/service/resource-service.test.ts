@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { SecretBox } from '../crypto/secret-box.ts';
 import { issueToken } from '../crypto/tokens.ts';
 import { SqliteStore } from '../store/sqlite-store.ts';
+import { SQLITE_MIGRATIONS } from '../store/sqlite-migrations.ts';
 import { ResourceService } from './resource-service.ts';
 
 const doc = (kind: string, name: string, spec: Record<string, unknown>) => ({ apiVersion: 'fustor.io/v1', kind, metadata: { name }, spec });
@@ -71,10 +72,10 @@ test('migrations — recorded once; reopening applies nothing new', () => {
   const dir = mkdtempSync(join(tmpdir(), 'fustor-ctrl-unit-'));
   try {
     const a = SqliteStore.open(join(dir, 'c.db'));
-    assert.deepEqual(a.appliedMigrations(), [1]);
+    assert.deepEqual(a.appliedMigrations(), SQLITE_MIGRATIONS.map((m) => m.version));
     a.dispose();
     const b = SqliteStore.open(join(dir, 'c.db'));
-    assert.deepEqual(b.appliedMigrations(), [1]);
+    assert.deepEqual(b.appliedMigrations(), SQLITE_MIGRATIONS.map((m) => m.version));
     b.dispose();
     assert.throws(() => SqliteStore.open(join(dir, 'c.db'), []), /newer than this controller knows/);
   } finally {

@@ -2,6 +2,8 @@
  * Schema migrations of the SQLite store: numbered, in code, applied in order inside one transaction at
  * start and recorded in `schema_migrations`. Never edit a released migration; append a new one.
  */
+import { IDENTITY_MIGRATION } from '../identity/migration.ts';
+
 export interface Migration { version: number; name: string; sql: string }
 
 export const SQLITE_MIGRATIONS: readonly Migration[] = [
@@ -77,4 +79,5 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  IDENTITY_MIGRATION,
 ];

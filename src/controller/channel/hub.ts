@@ -1,0 +1,230 @@
+/**
+ * The channel hub (spec 50 "The channel"): one state per connected member, whatever the transport
+ * (WebSocket or long-poll). It validates member frames, tracks report sequence numbers (a gap → 
+ * `request_full_report`), and pushes a `manifest` whenever the desired manifest differs from what the
+ * member reports running — never a manifest whose content the member reported FAILED, until the desired
+ * content changes. Desired state is re-evaluated when the store revision changes (polled, so a change
+ * by another replica or by GitOps is seen too) and when a member is revoked.
+ */
+import { Compile } from 'typebox/compile';
+import type { WebSocket } from 'ws';
+import type { Logger } from '../../kernel/logger.ts';
+import { CHANNEL_CLOSE, MemberFrame, type ControllerFrame, type Manifest, type ReportFrame } from '../../protocol/index.ts';
+import type { IdentityService } from '../identity/identity-service.ts';
+import type { MemberRecord, MemberStore } from '../identity/member-store.ts';
+import { manifestFor, manifestHash, type ManifestInputs } from '../manifest/build.ts';
+import type { ControllerStore } from '../store/store.ts';
+
+const memberFrame = Compile(MemberFrame);
+const MAX_QUEUED = 16;
+
+export interface ChannelOptions {
+  heartbeatSec: number;
+  /** How often the store revision is checked for changes (ms). */
+  watchIntervalMs: number;
+  /** Issuer and JWKS URL gateways trust (known once the API listens). */
+  trust: () => ManifestInputs['trust'];
+  openSecret: ManifestInputs['openSecret'];
+}
+
+interface MemberState {
+  member: MemberRecord;
+  ws: WebSocket | null;
+  queue: ControllerFrame[];
+  waiters: Set<() => void>;
+  lastSeq: number | null;
+  runningHash: string | null;
+  failedHash: string | null;
+  sentHash: string | null;
+  reported: boolean;
+}
+
+export class ChannelHub {
+  private readonly states = new Map<string, MemberState>();
+  private desiredCache: { revision: number; membersVersion: number; inputs: ManifestInputs } | undefined;
+  private membersVersion = 0;
+  private watchedRevision = -1;
+  private readonly timer: NodeJS.Timeout;
+  private evaluating = Promise.resolve();
+
+  constructor(
+    private readonly store: ControllerStore,
+    private readonly members: MemberStore,
+    identity: IdentityService,
+    readonly opts: ChannelOptions,
+    private readonly log: Logger,
+  ) {
+    identity.onRevoked((m) => this.revoked(m));
+    this.timer = setInterval(() => { void this.watch(); }, opts.watchIntervalMs);
+    this.timer.unref();
+  }
+
+  /** A WebSocket connection of an authenticated member (replaces an older one of the same member). */
+  attachSocket(member: MemberRecord, ws: WebSocket): void {
+    const st = this.stateOf(member);
+    if (st.ws !== null && st.ws !== ws) st.ws.close(CHANNEL_CLOSE.replaced, 'replaced by a newer connection');
+    st.ws = ws;
+    st.sentHash = null;
+    st.lastSeq = null;
+    this.send(st, { type: 'hello', member_id: member.id, name: member.name, heartbeat_sec: this.opts.heartbeatSec });
+    let alive = true;
+    ws.on('pong', () => { alive = true; });
+    const ping = setInterval(() => {
+      if (!alive) {
+        ws.terminate();
+        return;
+      }
+      alive = false;
+      ws.ping();
+    }, this.opts.heartbeatSec * 2000);
+    ws.on('message', (data, isBinary) => {
+      if (isBinary) return this.hostile(st, ws, 'binary frames are not part of the protocol: send JSON text frames');
+      let frame: unknown;
+      try {
+        frame = JSON.parse((data as Buffer).toString('utf8'));
+      } catch {
+        return this.hostile(st, ws, 'frame is not valid JSON');
+      }
+      const problem = this.checkFrame(frame);
+      if (problem !== null) return this.hostile(st, ws, problem);
+      void this.onReport(st, frame as ReportFrame).catch((e: unknown) => this.log.error({ err: e, member: member.name }, 'channel: report handling failed'));
+    });
+    ws.on('close', () => {
+      clearInterval(ping);
+      if (st.ws === ws) st.ws = null;
+    });
+    ws.on('error', () => { /* close follows */ });
+  }
+
+  /** One long-poll exchange: process the member's frames, answer with queued frames (waiting up to waitMs). */
+  async poll(member: MemberRecord, frames: unknown[], waitMs: number): Promise<ControllerFrame[]> {
+    const st = this.stateOf(member);
+    for (const f of frames) {
+      const problem = this.checkFrame(f);
+      if (problem !== null) return [{ type: 'error', code: 'BAD_REQUEST', message: problem }];
+      await this.onReport(st, f as ReportFrame);
+    }
+    if (st.queue.length === 0 && waitMs > 0) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(t);
+          st.waiters.delete(done);
+          resolve();
+        };
+        const t = setTimeout(done, waitMs);
+        st.waiters.add(done);
+      });
+    }
+    return st.queue.splice(0);
+  }
+
+  connectedCount(): number {
+    return [...this.states.values()].filter((s) => s.ws !== null).length;
+  }
+
+  dispose(): void {
+    clearInterval(this.timer);
+    for (const st of this.states.values()) {
+      st.ws?.close(CHANNEL_CLOSE.shutdown, 'controller shutting down');
+      for (const w of st.waiters) w();
+    }
+  }
+
+  private checkFrame(frame: unknown): string | null {
+    if (typeof frame !== 'object' || frame === null || Array.isArray(frame)) return 'a frame must be a JSON object with a "type"';
+    const type = (frame as { type?: unknown }).type;
+    if (type !== 'report') return `unknown frame type ${JSON.stringify(type)?.slice(0, 64) ?? 'undefined'}: members send "report" frames`;
+    if (memberFrame.Check(frame)) return null;
+    const e = [...memberFrame.Errors(frame)][0] as { instancePath: string; message: string } | undefined;
+    return `invalid report frame: ${e === undefined ? 'does not match the schema' : `${e.instancePath || '/'} ${e.message}`}`;
+  }
+
+  private hostile(st: MemberState, ws: WebSocket, message: string): void {
+    this.log.warn({ member: st.member.name, reason: message }, 'channel: protocol error, closing');
+    if (ws.readyState === ws.OPEN) {
+      ws.send(JSON.stringify({ type: 'error', code: 'BAD_REQUEST', message } satisfies ControllerFrame));
+      ws.close(CHANNEL_CLOSE.protocol, 'protocol error');
+    }
+  }
+
+  private stateOf(member: MemberRecord): MemberState {
+    let st = this.states.get(member.id);
+    if (st === undefined) {
+      st = { member, ws: null, queue: [], waiters: new Set(), lastSeq: null, runningHash: null, failedHash: null, sentHash: null, reported: false };
+      this.states.set(member.id, st);
+      this.membersVersion++; // a newly seen member may change gateway manifests (the agents of a pipe)
+    }
+    return st;
+  }
+
+  private send(st: MemberState, frame: ControllerFrame): void {
+    if (st.ws !== null && st.ws.readyState === st.ws.OPEN) {
+      st.ws.send(JSON.stringify(frame));
+      return;
+    }
+    st.queue.push(frame);
+    if (st.queue.length > MAX_QUEUED) st.queue.splice(0, st.queue.length - MAX_QUEUED);
+    for (const w of [...st.waiters]) w();
+  }
+
+  private async onReport(st: MemberState, r: ReportFrame): Promise<void> {
+    if (r.full === true) st.sentHash = null; // a (re)connecting member gets the manifest again if it differs
+    else if (st.lastSeq !== null && r.seq !== st.lastSeq + 1) {
+      this.send(st, { type: 'request_full_report', reason: `sequence gap: expected ${st.lastSeq + 1}, got ${r.seq}` });
+    }
+    st.lastSeq = r.seq;
+    st.reported = true;
+    st.runningHash = r.running_hash;
+    if (r.status === 'FAILED') {
+      st.failedHash = st.sentHash ?? st.failedHash;
+      this.log.warn({ member: st.member.name, error: r.error, failed: st.failedHash }, 'channel: member failed to apply its manifest');
+    }
+    await this.members.touch(st.member.id, r.status === 'FAILED' ? 'degraded' : r.status === 'APPLYING' ? 'updating' : 'healthy', Date.now());
+    await this.evaluate(st);
+  }
+
+  private async inputs(): Promise<ManifestInputs> {
+    const revision = await this.store.currentRevision();
+    const c = this.desiredCache;
+    if (c !== undefined && c.revision === revision && c.membersVersion === this.membersVersion) return c.inputs;
+    const membersVersion = this.membersVersion;
+    const inputs: ManifestInputs = { resources: await this.store.listResources(), members: await this.members.listMembers(), openSecret: this.opts.openSecret, trust: this.opts.trust() };
+    this.desiredCache = { revision, membersVersion, inputs };
+    return inputs;
+  }
+
+  private async evaluate(st: MemberState): Promise<void> {
+    if (!st.reported || st.member.revokedAt !== null) return;
+    const revision = await this.store.currentRevision();
+    const content: Manifest = manifestFor(st.member, await this.inputs());
+    const hash = manifestHash(content);
+    if (hash === st.runningHash || hash === st.failedHash || hash === st.sentHash) return;
+    st.sentHash = hash;
+    this.send(st, { type: 'manifest', revision, hash, content });
+  }
+
+  private async watch(): Promise<void> {
+    const revision = await this.store.currentRevision();
+    if (revision === this.watchedRevision) return;
+    this.watchedRevision = revision;
+    this.reevaluateAll();
+  }
+
+  private reevaluateAll(): void {
+    this.evaluating = this.evaluating.then(async () => {
+      for (const st of this.states.values()) await this.evaluate(st);
+    }).catch((e: unknown) => this.log.error({ err: e }, 'channel: re-evaluation failed'));
+  }
+
+  private revoked(m: MemberRecord): void {
+    this.membersVersion++;
+    const st = this.states.get(m.id);
+    if (st !== undefined) {
+      st.member = m;
+      this.send(st, { type: 'revoked', reason: `member '${m.name}' was revoked at ${m.revokedAt ?? ''}` });
+      st.ws?.close(CHANNEL_CLOSE.revoked, 'revoked');
+      this.states.delete(m.id);
+    }
+    this.reevaluateAll();
+  }
+}

@@ -1,0 +1,32 @@
+/** Identity endpoints: enroll (enrollment token), renew (proof of possession), revoke (operator), JWKS. */
+import { Type } from 'typebox';
+import { EnrollRequest, EnrollResponse, ErrorBody, Jwks, MemberKind, RenewRequest, RenewResponse, RevokeResponse } from '../../protocol/index.ts';
+import type { ControllerApp } from '../http/app.ts';
+import type { IdentityService } from './identity-service.ts';
+
+const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody, 413: ErrorBody, 422: ErrorBody };
+
+export function identityRoutes(app: ControllerApp, identity: IdentityService): void {
+  app.post('/api/v1/enroll', {
+    config: { role: 'public' },
+    schema: { tags: ['identity'], summary: 'Enroll an agent or gateway with an enrollment token and its public key; answers a short-lived credential', security: [], body: EnrollRequest, response: { 201: EnrollResponse, ...errors } },
+  }, async (request, reply) => reply.code(201).send(await identity.enroll(request.body)));
+
+  app.post('/api/v1/credentials/renew', {
+    config: { role: 'public' },
+    schema: { tags: ['identity'], summary: 'Renew a member credential with a proof of possession of the member key', security: [], body: RenewRequest, response: { 200: RenewResponse, ...errors } },
+  }, async (request) => identity.renew(request.body));
+
+  app.post('/api/v1/members/:kind/:name/revoke', {
+    config: { role: 'operator' },
+    schema: { tags: ['identity'], summary: 'Revoke an enrolled agent or gateway: no renewal, channel closed, pushed to gateways', params: Type.Object({ kind: MemberKind, name: Type.String({ maxLength: 64 }) }), response: { 200: RevokeResponse, ...errors } },
+  }, async (request) => {
+    const m = await identity.revoke(request.params.kind, request.params.name);
+    return { member_id: m.id, name: m.name, kind: m.kind, state: 'revoked' as const, revoked_at: m.revokedAt ?? '' };
+  });
+
+  app.get('/api/v1/jwks', {
+    config: { role: 'public' },
+    schema: { tags: ['identity'], summary: 'Public keys that sign member credentials (for gateways)', security: [], response: { 200: Jwks } },
+  }, async () => identity.jwks());
+}

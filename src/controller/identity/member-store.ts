@@ -1,0 +1,138 @@
+/**
+ * Storage of enrolled members (agents, gateways). Async interface (PostgreSQL later); the SQLite
+ * implementation uses its own connection to the controller database (WAL; writes serialised by
+ * `BEGIN IMMEDIATE`), so it needs nothing from the resource store but the file. Enrollment consumes one use
+ * of the token and records the member in ONE transaction: a refused enrollment never costs a use.
+ */
+import Database from 'better-sqlite3';
+import { randomBytes } from 'node:crypto';
+import type { Labels, MemberKind, MemberPublicKey } from '../../protocol/index.ts';
+import type { Disposable } from '../../kernel/disposable.ts';
+
+export interface MemberRecord {
+  id: string;
+  kind: MemberKind;
+  name: string;
+  labels: Labels;
+  publicJwk: MemberPublicKey;
+  jkt: string;
+  state: string;
+  enrolledAt: string;
+  revokedAt: string | null;
+  lastSeen: string | null;
+}
+
+export interface EnrollmentTokenRow { id: string; kind: MemberKind; labels: Labels; usesLeft: number; hash: string; expiresAt: string; revokedAt: string | null }
+
+export type EnrollOutcome =
+  | { ok: true; member: MemberRecord }
+  | { ok: false; reason: 'used_up' | 'expired' | 'name_taken' };
+
+export interface MemberStore extends Disposable {
+  findEnrollmentToken(id: string): Promise<EnrollmentTokenRow | undefined>;
+  /** Atomically: re-check the token (uses left, not expired/revoked), consume one use, insert the member. */
+  enroll(tokenId: string, member: { kind: MemberKind; name: string | undefined; publicJwk: MemberPublicKey; jkt: string }, now: number): Promise<EnrollOutcome>;
+  getMember(id: string): Promise<MemberRecord | undefined>;
+  findMember(kind: MemberKind, name: string): Promise<MemberRecord | undefined>;
+  listMembers(kind?: MemberKind): Promise<MemberRecord[]>;
+  revoke(id: string, now: number): Promise<MemberRecord | undefined>;
+  /** Records a proof id; false when it was already used (replay). Forgets expired ids. */
+  useProof(jti: string, memberId: string, expiresAtSec: number, nowSec: number): Promise<boolean>;
+  touch(id: string, state: string, now: number): Promise<void>;
+}
+
+interface Row { id: string; kind: string; name: string; labels: string; public_jwk: string; jkt: string; state: string; enrolled_at: string; revoked_at: string | null; last_seen: string | null }
+
+const toMember = (r: Row): MemberRecord => ({
+  id: r.id, kind: r.kind as MemberKind, name: r.name, labels: JSON.parse(r.labels) as Labels, publicJwk: JSON.parse(r.public_jwk) as MemberPublicKey,
+  jkt: r.jkt, state: r.state, enrolledAt: r.enrolled_at, revokedAt: r.revoked_at, lastSeen: r.last_seen,
+});
+
+export class SqliteMemberStore implements MemberStore {
+  private readonly db: Database.Database;
+
+  constructor(file: string) {
+    this.db = new Database(file);
+    this.db.pragma('busy_timeout = 5000');
+    this.db.pragma('foreign_keys = ON');
+  }
+
+  async findEnrollmentToken(id: string): Promise<EnrollmentTokenRow | undefined> {
+    const r = this.db.prepare('SELECT id, kind, labels, uses_left, hash, expires_at, revoked_at FROM enrollment_tokens WHERE id = ?').get(id) as
+      { id: string; kind: string; labels: string; uses_left: number; hash: string; expires_at: string; revoked_at: string | null } | undefined;
+    return r === undefined ? undefined : { id: r.id, kind: r.kind as MemberKind, labels: JSON.parse(r.labels) as Labels, usesLeft: r.uses_left, hash: r.hash, expiresAt: r.expires_at, revokedAt: r.revoked_at };
+  }
+
+  async enroll(tokenId: string, m: { kind: MemberKind; name: string | undefined; publicJwk: MemberPublicKey; jkt: string }, now: number): Promise<EnrollOutcome> {
+    const run = this.db.transaction((): EnrollOutcome => {
+      const tok = this.db.prepare('SELECT labels, uses_left, expires_at, revoked_at FROM enrollment_tokens WHERE id = ?').get(tokenId) as
+        { labels: string; uses_left: number; expires_at: string; revoked_at: string | null } | undefined;
+      if (tok === undefined || tok.uses_left <= 0 || tok.revoked_at !== null) return { ok: false, reason: 'used_up' };
+      if (Date.parse(tok.expires_at) <= now) return { ok: false, reason: 'expired' };
+      const id = `m-${randomBytes(12).toString('hex')}`;
+      const name = m.name ?? `${m.kind}-${id.slice(2, 10)}`;
+      const taken = this.db.prepare('SELECT 1 FROM members WHERE kind = ? AND name = ?').get(m.kind, name);
+      if (taken !== undefined) return { ok: false, reason: 'name_taken' };
+      const time = new Date(now).toISOString();
+      this.db.prepare('UPDATE enrollment_tokens SET uses_left = uses_left - 1 WHERE id = ?').run(tokenId);
+      this.db.prepare(`INSERT INTO members (id, kind, name, labels, public_jwk, jkt, state, enrolled_at, enrollment_token)
+        VALUES (?, ?, ?, ?, ?, ?, 'enrolled', ?, ?)`).run(id, m.kind, name, tok.labels, JSON.stringify(m.publicJwk), m.jkt, time, tokenId);
+      // The fleet tables (GET /agents, /gateways; diff "touches") list members by name.
+      const fleet = m.kind === 'agent' ? 'agents' : 'gateway_members';
+      this.db.prepare(`INSERT INTO ${fleet} (name, labels, state, enrolled_at) VALUES (?, ?, 'enrolled', ?)
+        ON CONFLICT (name) DO UPDATE SET labels = excluded.labels, state = excluded.state, enrolled_at = excluded.enrolled_at`).run(name, tok.labels, time);
+      this.db.prepare(`INSERT INTO audit (revision, actor, time, action, kind, name, before_hash, after_hash) VALUES (NULL, ?, ?, 'member.enrolled', ?, ?, NULL, NULL)`)
+        .run(`enrollment-token:${tokenId}`, time, m.kind === 'agent' ? 'Agent' : 'GatewayMember', name);
+      return { ok: true, member: toMember(this.db.prepare('SELECT * FROM members WHERE id = ?').get(id) as Row) };
+    });
+    return run.immediate();
+  }
+
+  async getMember(id: string): Promise<MemberRecord | undefined> {
+    const r = this.db.prepare('SELECT * FROM members WHERE id = ?').get(id) as Row | undefined;
+    return r === undefined ? undefined : toMember(r);
+  }
+
+  async findMember(kind: MemberKind, name: string): Promise<MemberRecord | undefined> {
+    const r = this.db.prepare('SELECT * FROM members WHERE kind = ? AND name = ?').get(kind, name) as Row | undefined;
+    return r === undefined ? undefined : toMember(r);
+  }
+
+  async listMembers(kind?: MemberKind): Promise<MemberRecord[]> {
+    const rows = (kind === undefined ? this.db.prepare('SELECT * FROM members ORDER BY kind, name').all() : this.db.prepare('SELECT * FROM members WHERE kind = ? ORDER BY name').all(kind)) as Row[];
+    return rows.map(toMember);
+  }
+
+  async revoke(id: string, now: number): Promise<MemberRecord | undefined> {
+    const run = this.db.transaction((): MemberRecord | undefined => {
+      const r = this.db.prepare('SELECT * FROM members WHERE id = ?').get(id) as Row | undefined;
+      if (r === undefined) return undefined;
+      if (r.revoked_at === null) {
+        const time = new Date(now).toISOString();
+        this.db.prepare("UPDATE members SET state = 'revoked', revoked_at = ? WHERE id = ?").run(time, id);
+        this.db.prepare(`UPDATE ${r.kind === 'agent' ? 'agents' : 'gateway_members'} SET state = 'revoked' WHERE name = ?`).run(r.name);
+      }
+      return toMember(this.db.prepare('SELECT * FROM members WHERE id = ?').get(id) as Row);
+    });
+    return run.immediate();
+  }
+
+  async useProof(jti: string, memberId: string, expiresAtSec: number, nowSec: number): Promise<boolean> {
+    const run = this.db.transaction((): boolean => {
+      this.db.prepare('DELETE FROM used_proofs WHERE expires_at < ?').run(nowSec);
+      const r = this.db.prepare('INSERT INTO used_proofs (jti, member_id, expires_at) VALUES (?, ?, ?) ON CONFLICT (jti) DO NOTHING').run(jti, memberId, expiresAtSec);
+      return r.changes === 1;
+    });
+    return run.immediate();
+  }
+
+  async touch(id: string, state: string, now: number): Promise<void> {
+    const time = new Date(now).toISOString();
+    const r = this.db.prepare("UPDATE members SET last_seen = ?, state = CASE WHEN revoked_at IS NULL THEN ? ELSE 'revoked' END WHERE id = ? RETURNING kind, name, state").get(time, state, id) as { kind: string; name: string; state: string } | undefined;
+    if (r !== undefined) this.db.prepare(`UPDATE ${r.kind === 'agent' ? 'agents' : 'gateway_members'} SET last_seen = ?, state = ? WHERE name = ?`).run(time, r.state, r.name);
+  }
+
+  dispose(): void {
+    if (this.db.open) this.db.close();
+  }
+}

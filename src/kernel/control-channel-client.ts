@@ -1,0 +1,198 @@
+/**
+ * Member side of the control channel (spec 50): a WebSocket to `GET /api/v1/channel` authenticated by the
+ * member credential, reconnecting with exponential backoff and full jitter (honouring a 503 Retry-After),
+ * sending numbered `report` frames (on connect — marked `full` —, every heartbeat, after each manifest,
+ * and on `request_full_report`), and handing each `manifest` to `onManifest`. Usable by agents and
+ * gateways; imports only src/protocol.
+ */
+import WebSocket from 'ws';
+import { Compile } from 'typebox/compile';
+import { ControllerFrame, type ApplyStatus, type ManifestFrame, type ReportFrame } from '../protocol/index.ts';
+
+const controllerFrame = Compile(ControllerFrame);
+
+/** The level-based state the member reports (the client adds type, seq, full and the running revision/hash/status). */
+export type MemberReport = Omit<ReportFrame, 'type' | 'seq' | 'full' | 'running_revision' | 'running_hash' | 'status' | 'error'>;
+
+export interface ControlChannelClientOptions {
+  /** Controller base URL (http[s]://host:port); the client connects to ws[s]://…/api/v1/channel. */
+  url: string;
+  /** The current credential (called on every connect, so a renewed one is used). */
+  credential: () => string | Promise<string>;
+  onManifest: (m: ManifestFrame) => Promise<{ status: ApplyStatus; error?: string }>;
+  report: () => MemberReport;
+  /** Told when the controller says this member is revoked; the client stops. */
+  onRevoked?: (reason: string) => void;
+  onError?: (message: string) => void;
+  /** Initial running manifest (e.g. the cached last good one). */
+  running?: { revision: number; hash: string } | null;
+  backoff?: { baseMs: number; maxMs: number };
+  /** Heartbeat until the controller's hello says otherwise (seconds). */
+  heartbeatSec?: number;
+  random?: () => number;
+}
+
+export class ControlChannelClient {
+  private ws: WebSocket | null = null;
+  private seq = 0;
+  private attempt = 0;
+  private stopped = false;
+  private heartbeat: NodeJS.Timeout | null = null;
+  private reconnectTimer: NodeJS.Timeout | null = null;
+  private running: { revision: number; hash: string } | null;
+  private status: ApplyStatus = 'APPLIED';
+  private error: string | undefined;
+  private applying: Promise<void> = Promise.resolve();
+  /** Frames received (for diagnostics and tests). */
+  readonly received: ControllerFrame[] = [];
+
+  constructor(private readonly opts: ControlChannelClientOptions) {
+    this.running = opts.running ?? null;
+  }
+
+  start(): void {
+    this.stopped = false;
+    void this.connect();
+  }
+
+  get connected(): boolean {
+    return this.ws !== null && this.ws.readyState === WebSocket.OPEN;
+  }
+
+  /** Sends a report now (level-based state). `full` marks a complete report after a reconnect or a request. */
+  sendReport(full = false): void {
+    const ws = this.ws;
+    if (ws === null || ws.readyState !== WebSocket.OPEN) return;
+    const frame: ReportFrame = {
+      ...this.opts.report(), type: 'report', seq: this.seq++, full,
+      running_revision: this.running?.revision ?? null, running_hash: this.running?.hash ?? null, status: this.status,
+      ...(this.error === undefined ? {} : { error: this.error }),
+    };
+    ws.send(JSON.stringify(frame));
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.reconnectTimer !== null) clearTimeout(this.reconnectTimer);
+    this.clearHeartbeat();
+    const ws = this.ws;
+    this.ws = null;
+    if (ws !== null && ws.readyState !== WebSocket.CLOSED) {
+      await new Promise<void>((resolve) => {
+        ws.once('close', () => resolve());
+        ws.close(1000, 'member stopping');
+        setTimeout(() => { ws.terminate(); resolve(); }, 2000).unref();
+      });
+    }
+  }
+
+  private async connect(): Promise<void> {
+    if (this.stopped) return;
+    let credential: string;
+    try {
+      credential = await this.opts.credential();
+    } catch (e) {
+      this.opts.onError?.(`no credential: ${(e as Error).message}`);
+      return this.scheduleReconnect();
+    }
+    const wsUrl = `${this.opts.url.replace(/^http/, 'ws').replace(/\/$/, '')}/api/v1/channel`;
+    const ws = new WebSocket(wsUrl, { headers: { authorization: `Bearer ${credential}` }, maxPayload: 16 * 1024 * 1024 });
+    this.ws = ws;
+    let retryAfterMs: number | undefined;
+    ws.on('unexpected-response', (_req, res) => {
+      const ra = Number(res.headers['retry-after']);
+      if (Number.isFinite(ra) && ra > 0) retryAfterMs = ra * 1000;
+      this.opts.onError?.(`channel refused: HTTP ${res.statusCode ?? 0}`);
+      if (res.statusCode === 403) this.stopped = true; // revoked: enrolling again is an operator decision
+      res.resume();
+      ws.terminate();
+    });
+    ws.on('open', () => {
+      this.attempt = 0;
+      this.seq = 0;
+      this.sendReport(true);
+      this.startHeartbeat(this.opts.heartbeatSec ?? 15);
+    });
+    ws.on('message', (data) => this.onMessage(String(data)));
+    ws.on('error', (e) => this.opts.onError?.(`channel error: ${e.message}`));
+    ws.on('close', (code) => {
+      this.clearHeartbeat();
+      if (this.ws === ws) this.ws = null;
+      if (code === 4401) this.stopped = true;
+      this.scheduleReconnect(retryAfterMs);
+    });
+  }
+
+  private onMessage(text: string): void {
+    let frame: unknown;
+    try {
+      frame = JSON.parse(text);
+    } catch {
+      this.opts.onError?.('controller sent a frame that is not JSON');
+      return;
+    }
+    if (!controllerFrame.Check(frame)) {
+      this.opts.onError?.('controller sent a frame that does not match the protocol');
+      return;
+    }
+    const f = frame as ControllerFrame;
+    this.received.push(f);
+    switch (f.type) {
+      case 'hello':
+        this.startHeartbeat(f.heartbeat_sec);
+        break;
+      case 'request_full_report':
+        this.sendReport(true);
+        break;
+      case 'revoked':
+        this.stopped = true;
+        this.opts.onRevoked?.(f.reason);
+        break;
+      case 'error':
+        this.opts.onError?.(`controller: ${f.code}: ${f.message}`);
+        break;
+      case 'manifest':
+        this.applying = this.applying.then(() => this.apply(f));
+        break;
+    }
+  }
+
+  private async apply(m: ManifestFrame): Promise<void> {
+    this.status = 'APPLYING';
+    this.error = undefined;
+    let result: { status: ApplyStatus; error?: string };
+    try {
+      result = await this.opts.onManifest(m);
+    } catch (e) {
+      result = { status: 'FAILED', error: (e as Error).message };
+    }
+    this.status = result.status;
+    this.error = result.error;
+    if (result.status === 'APPLIED') this.running = { revision: m.revision, hash: m.hash };
+    this.sendReport();
+  }
+
+  private startHeartbeat(sec: number): void {
+    this.clearHeartbeat();
+    this.heartbeat = setInterval(() => this.sendReport(), Math.max(0.05, sec) * 1000);
+    this.heartbeat.unref();
+  }
+
+  private clearHeartbeat(): void {
+    if (this.heartbeat !== null) clearInterval(this.heartbeat);
+    this.heartbeat = null;
+  }
+
+  /** Exponential backoff with full jitter: a random delay in [0, min(max, base·2^attempt)). */
+  private scheduleReconnect(atLeastMs = 0): void {
+    if (this.stopped || this.reconnectTimer !== null) return;
+    const { baseMs, maxMs } = this.opts.backoff ?? { baseMs: 500, maxMs: 30000 };
+    const cap = Math.min(maxMs, baseMs * 2 ** Math.min(this.attempt++, 20));
+    const delay = Math.max(atLeastMs, Math.floor((this.opts.random ?? Math.random)() * cap));
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = null;
+      void this.connect();
+    }, delay);
+    this.reconnectTimer.unref();
+  }
+}

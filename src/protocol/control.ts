@@ -1,0 +1,160 @@
+/**
+ * The control channel between members (agents, gateways) and the controller (spec 50, "Identity" and "The
+ * channel"): enrollment and credential renewal bodies, the frames both sides exchange over the WebSocket
+ * `GET /api/v1/channel` (or the long-poll `POST /api/v1/channel/poll`), and the manifests the controller
+ * pushes. Frames are JSON objects with a `type`; every frame is validated against these schemas on receipt.
+ */
+import { Type, type Static } from 'typebox';
+import { Labels, PipeSource } from './resources.ts';
+import { MemberKind } from './management.ts';
+import { FsViewParams } from './fusion-config.ts';
+
+// ---- identity ------------------------------------------------------------------------------------
+
+/** The member's public key: EC P-256 (ES256), public part only. */
+export const MemberPublicKey = Type.Object({
+  kty: Type.Literal('EC'),
+  crv: Type.Literal('P-256'),
+  x: Type.String({ pattern: '^[A-Za-z0-9_-]{43}$' }),
+  y: Type.String({ pattern: '^[A-Za-z0-9_-]{43}$' }),
+}, { additionalProperties: true, description: 'JWK of the member key (EC P-256); the private key never leaves the member host' });
+export type MemberPublicKey = Static<typeof MemberPublicKey>;
+
+export const MEMBER_NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$';
+
+export const EnrollRequest = Type.Object({
+  token: Type.String({ minLength: 1, maxLength: 512 }),
+  kind: MemberKind,
+  name: Type.Optional(Type.String({ pattern: MEMBER_NAME_PATTERN })),
+  public_key: MemberPublicKey,
+}, { additionalProperties: false });
+export type EnrollRequest = Static<typeof EnrollRequest>;
+
+export const EnrollResponse = Type.Object({
+  member_id: Type.String(),
+  name: Type.String(),
+  kind: MemberKind,
+  labels: Labels,
+  credential: Type.String({ description: 'ES256 JWT: sub = member id, kind, cnf.jkt = thumbprint of the member key' }),
+  expires_at: Type.String(),
+});
+export type EnrollResponse = Static<typeof EnrollResponse>;
+
+export const RenewRequest = Type.Object({
+  credential: Type.String({ minLength: 1, maxLength: 8192, description: 'the current credential (may have expired within the grace period)' }),
+  proof: Type.String({ minLength: 1, maxLength: 8192, description: 'ES256 JWT signed by the member key: sub = member id, iat, exp (≤ 5 min), jti' }),
+}, { additionalProperties: false });
+export type RenewRequest = Static<typeof RenewRequest>;
+
+export const RenewResponse = Type.Object({ credential: Type.String(), expires_at: Type.String() });
+export type RenewResponse = Static<typeof RenewResponse>;
+
+export const RevokeResponse = Type.Object({ member_id: Type.String(), name: Type.String(), kind: MemberKind, state: Type.Literal('revoked'), revoked_at: Type.String() });
+
+export const Jwks = Type.Object({ keys: Type.Array(Type.Record(Type.String(), Type.Unknown())) });
+export type Jwks = Static<typeof Jwks>;
+
+// ---- manifests -----------------------------------------------------------------------------------
+
+export const AgentManifestPipe = Type.Object({
+  id: Type.String({ description: 'pipe id (the Pipe resource name)' }),
+  view: Type.String(),
+  gateway: Type.String(),
+  gateway_url: Type.String(),
+  source: PipeSource,
+  audit_interval_sec: Type.Optional(Type.Number()),
+  sentinel_interval_sec: Type.Optional(Type.Number()),
+  fields_mapping: Type.Optional(Type.Array(Type.Record(Type.String(), Type.Unknown()))),
+  /** Decrypted data of the Secret named by `source.credentialRef` (only this pipe's). */
+  credential: Type.Optional(Type.Record(Type.String(), Type.String())),
+});
+export type AgentManifestPipe = Static<typeof AgentManifestPipe>;
+
+export const AgentManifest = Type.Object({
+  kind: Type.Literal('agent'),
+  member: Type.String(),
+  pipes: Type.Array(AgentManifestPipe),
+});
+export type AgentManifest = Static<typeof AgentManifest>;
+
+export const GatewayManifestView = Type.Object({
+  id: Type.String(),
+  driver: Type.String(),
+  driver_params: Type.Optional(FsViewParams),
+  live_mode: Type.Optional(Type.Boolean()),
+  /** Pipes allowed to push to this view and the member ids of the agents that run each. */
+  pipes: Type.Array(Type.Object({ id: Type.String(), agents: Type.Array(Type.String()) })),
+});
+
+export const GatewayManifest = Type.Object({
+  kind: Type.Literal('gateway'),
+  member: Type.String(),
+  /** Gateway resources this member serves (by name = member name). */
+  views: Type.Array(GatewayManifestView),
+  trust: Type.Object({ issuer: Type.String(), jwks_url: Type.String() }),
+  revoked_members: Type.Array(Type.String()),
+});
+export type GatewayManifest = Static<typeof GatewayManifest>;
+
+export const Manifest = Type.Union([AgentManifest, GatewayManifest]);
+export type Manifest = Static<typeof Manifest>;
+
+// ---- frames --------------------------------------------------------------------------------------
+
+export const ApplyStatus = Type.Union([Type.Literal('APPLIED'), Type.Literal('APPLYING'), Type.Literal('FAILED')]);
+export type ApplyStatus = Static<typeof ApplyStatus>;
+
+export const ComponentState = Type.Object({
+  id: Type.String({ maxLength: 128 }),
+  state: Type.String({ maxLength: 64 }),
+  events_per_sec: Type.Optional(Type.Number()),
+  backlog: Type.Optional(Type.Number()),
+  freshness_lag_sec: Type.Optional(Type.Number()),
+  degraded_reasons: Type.Optional(Type.Array(Type.String({ maxLength: 512 }), { maxItems: 32 })),
+}, { additionalProperties: false });
+
+export const ReportFrame = Type.Object({
+  type: Type.Literal('report'),
+  seq: Type.Integer({ minimum: 0 }),
+  /** True when this report answers `request_full_report` (or is the first on a connection). */
+  full: Type.Optional(Type.Boolean()),
+  version: Type.String({ maxLength: 64 }),
+  running_revision: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()]),
+  running_hash: Type.Union([Type.String({ maxLength: 128 }), Type.Null()]),
+  status: ApplyStatus,
+  error: Type.Optional(Type.String({ maxLength: 4096 })),
+  components: Type.Optional(Type.Array(ComponentState, { maxItems: 1024, description: 'per-pipe (agent) or per-view (gateway) state' })),
+  metrics: Type.Optional(Type.Record(Type.String({ maxLength: 64 }), Type.Number(), { maxProperties: 64 })),
+}, { additionalProperties: false });
+export type ReportFrame = Static<typeof ReportFrame>;
+
+export const MemberFrame = ReportFrame;
+export type MemberFrame = ReportFrame;
+
+export const ManifestFrame = Type.Object({
+  type: Type.Literal('manifest'),
+  revision: Type.Integer(),
+  hash: Type.String({ description: 'sha256:<hex> of the canonical JSON of content' }),
+  content: Manifest,
+});
+export type ManifestFrame = Static<typeof ManifestFrame>;
+
+export const HelloFrame = Type.Object({ type: Type.Literal('hello'), member_id: Type.String(), name: Type.String(), heartbeat_sec: Type.Number() });
+export const RequestFullReportFrame = Type.Object({ type: Type.Literal('request_full_report'), reason: Type.String() });
+export const RevokedFrame = Type.Object({ type: Type.Literal('revoked'), reason: Type.String() });
+export const ErrorFrame = Type.Object({ type: Type.Literal('error'), code: Type.String(), message: Type.String() });
+
+export const ControllerFrame = Type.Union([HelloFrame, ManifestFrame, RequestFullReportFrame, RevokedFrame, ErrorFrame]);
+export type ControllerFrame = Static<typeof ControllerFrame>;
+
+/** Long-poll fallback: the member posts its frames, the controller answers with its frames (waiting up to `wait_sec`). */
+export const PollRequest = Type.Object({
+  frames: Type.Array(MemberFrame, { maxItems: 16 }),
+  wait_sec: Type.Optional(Type.Number({ minimum: 0, maximum: 60 })),
+}, { additionalProperties: false });
+export type PollRequest = Static<typeof PollRequest>;
+export const PollResponse = Type.Object({ frames: Type.Array(ControllerFrame) });
+export type PollResponse = Static<typeof PollResponse>;
+
+/** WebSocket close codes of the channel. */
+export const CHANNEL_CLOSE = { revoked: 4401, unauthorized: 4403, protocol: 4400, replaced: 4409, shutdown: 1001 } as const;
