@@ -120,3 +120,21 @@ test('renew: with proof of possession works; without, with another key, or repla
   assert.match(after.body.message as string, /revoked/);
   assert.equal((await c.json('/api/v1/members/agent/nobody/revoke', 'POST')).status, 404);
 });
+
+test('fustor ctl revoke agent NAME — prints the revocation, renewals are then refused; bad kind and unknown name fail with one line', async () => {
+  const token = await enrollmentToken('agent');
+  const k = await memberKey();
+  const e = await c.json('/api/v1/enroll', 'POST', { token: null, body: { token, kind: 'agent', name: 'ctl-revoked', public_key: k.jwk } });
+  assert.equal(e.status, 201);
+  const ok = await c.ctl(['revoke', 'agent', 'ctl-revoked']);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.equal(ok.stdout, 'agent/ctl-revoked revoked\n');
+  const renew = await c.json('/api/v1/credentials/renew', 'POST', { token: null, body: { credential: e.body.credential, proof: await proof(k.privateKey, e.body.member_id as string) } });
+  assert.equal(renew.status, 403);
+  const badKind = await c.ctl(['revoke', 'view', 'x']);
+  assert.notEqual(badKind.code, 0);
+  assert.match(badKind.stderr, /use agent or gateway/);
+  const unknown = await c.ctl(['revoke', 'agent', 'nobody-here']);
+  assert.notEqual(unknown.code, 0);
+  assert.equal(unknown.stderr.trim().split('\n').length, 1, unknown.stderr);
+});

@@ -11,6 +11,7 @@
  *   ctl delete KIND NAME                 → `Kind/name deleted (revision N)`
  *   ctl history [--limit N] [-o table|json]
  *   ctl sync                             → `commit SHA applied (revision N)` / `… already applied …`; a rejected commit: exit 1
+ *   ctl revoke agent|gateway NAME        → `agent/NAME revoked`; its channel closes, renewals are refused
  *
  * Server: `--server URL`, else FUSTOR_CONTROLLER, else FUSTOR_SERVER, else http://127.0.0.1:8100.
  * Token: `--token T`, else FUSTOR_TOKEN. Errors: one line naming cause and fix, exit 1 (a 422 adds one
@@ -280,6 +281,15 @@ export function registerCtl(program: Command): Command {
       const kind = resourceKind(kindArg);
       const res = await client(cmd).call<{ revision: number }>('DELETE', `/api/v1/resources/${kind}/${encodeURIComponent(name)}`);
       out(`${kind}/${name} deleted (revision ${res.revision})`);
+    }));
+
+  ctl.command('revoke <kind> <name>')
+    .description('revoke an enrolled agent or gateway: its channel closes at once and its credential is not renewed')
+    .action(run(async (kindArg: string, name: string, _flags: unknown, cmd: Command) => {
+      const kind = kindArg.toLowerCase();
+      if (kind !== 'agent' && kind !== 'gateway') throw new CtlError(`'${kindArg}' cannot be revoked: use agent or gateway`);
+      await client(cmd).call('POST', `/api/v1/members/${kind}/${encodeURIComponent(name)}/revoke`);
+      out(`${kind}/${name} revoked`);
     }));
 
   ctl.command('history')
