@@ -13,22 +13,14 @@ import type { Benchmark } from './lib/context.ts';
 import { HttpClient } from './lib/http.ts';
 import type { Layout } from './lib/layout.ts';
 import { int, median, ms, percentile } from './lib/report.ts';
+import { seededRandom } from '../src/kernel/seeded-random.ts';
 
 const TARGET_P99_MS = 5;
 const CLIENTS = 20;
 const REQUESTS_PER_CLIENT = 100;
 
-/** Small deterministic PRNG (mulberry32). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Small deterministic PRNG (kernel's mulberry32). */
+export const prng = seededRandom;
 
 /** Every directory of the layout below /upload/submit, by index: buckets, submissions, sub-directories. */
 function randomDirectory(layout: Layout, rnd: () => number): string {

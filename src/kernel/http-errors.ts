@@ -9,9 +9,9 @@ import { isUtf8 } from 'node:buffer';
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import { FustorError } from './errors.ts';
 import type { Logger } from './logger.ts';
+import type { SchemaError } from './schema-path.ts';
 
-/** One error as TypeBox/Ajv report it. */
-export interface SchemaError { keyword: string; instancePath: string; params: Record<string, unknown>; message: string }
+export type { SchemaError };
 
 export interface JsonErrorHandling {
   log: Logger;

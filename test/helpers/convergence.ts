@@ -47,20 +47,12 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { demoConfig, eventually, startGateway, type RunningGateway } from './gateway.ts';
 import { agentConfig, startAgent, type RunningAgent } from './agent.ts';
+import { seededRandom } from '../../src/kernel/seeded-random.ts';
 
 // ───────────────────────────── PRNG ─────────────────────────────
 
-/** mulberry32: a tiny seeded PRNG with a 32-bit state. Returns floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32 (the kernel's seeded PRNG), re-exported for the tests. */
+export const mulberry32 = seededRandom;
 
 export class Rng {
   readonly next: () => number;

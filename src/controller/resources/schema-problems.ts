@@ -4,18 +4,9 @@
  * literals and closed objects. Paths read like `[1].spec.source.uri` (prefix + dotted fields + [index]).
  */
 import { ID_PATTERN, type FieldProblem } from '../../protocol/index.ts';
+import { fieldPath, type SchemaError } from '../../kernel/schema-path.ts';
 
-export interface SchemaError { keyword: string; instancePath: string; params: Record<string, unknown>; message: string }
-
-export function fieldPath(instancePath: string, prefix = ''): string {
-  let out = prefix;
-  for (const raw of instancePath.split('/').slice(1)) {
-    const seg = raw.replace(/~1/g, '/').replace(/~0/g, '~');
-    if (/^\d+$/.test(seg)) out += `[${seg}]`;
-    else out += out === '' ? seg : `.${seg}`;
-  }
-  return out === '' ? '(document)' : out;
-}
+export { fieldPath, type SchemaError };
 
 const ID_PROBLEM = "must be an id: letters, digits, '_', '.', '-', starting with a letter or digit, at most 64 characters";
 

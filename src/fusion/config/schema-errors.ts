@@ -3,24 +3,9 @@
  * string`. Used for config files (here) and request bodies (http). Picks the first error in document
  * order and folds the noise TypeBox emits around unions and closed objects.
  */
+import { fieldPath as fieldName, type SchemaError } from '../../kernel/schema-path.ts';
 
-export interface SchemaError {
-  keyword: string;
-  instancePath: string;
-  params: Record<string, unknown>;
-  message: string;
-}
-
-/** `/pipes/pipe-a/views/0` → `pipes.pipe-a.views[0]` (prefix prepended when given: `body.events[0]`). */
-export function fieldName(instancePath: string, prefix = ''): string {
-  let out = prefix;
-  for (const raw of instancePath.split('/').slice(1)) {
-    const seg = raw.replace(/~1/g, '/').replace(/~0/g, '~');
-    if (/^\d+$/.test(seg)) out += `[${seg}]`;
-    else out += out === '' ? seg : `.${seg}`;
-  }
-  return out === '' ? '(document)' : out;
-}
+export { fieldName, type SchemaError };
 
 /** Segments below which keys are free-form ids (records) rather than field names. */
 export type RecordPaths = (segments: string[]) => boolean;

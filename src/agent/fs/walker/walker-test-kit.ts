@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeName } from '../../../protocol/paths.ts';
 import type { WalkBatch, WalkRow } from './types.ts';
+import { seededRandom } from '../../../kernel/seeded-random.ts';
 
 export interface RefEntry {
   isDir: boolean;
@@ -20,17 +21,8 @@ export function tempDir(prefix = 'fustor-walker-'): { dir: string; cleanup: () =
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-/** Small deterministic PRNG (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Small deterministic PRNG (kernel's mulberry32). */
+export const rng = seededRandom;
 
 export interface TreeStats {
   dirs: number;
