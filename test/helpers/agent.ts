@@ -17,6 +17,7 @@ import { callAgent } from '../../src/agent/shell/status-server.ts';
 import type { AgentStatus } from '../../src/agent/shell/agent-shell.ts';
 import type { SupervisedPipeStatus } from '../../src/agent/shell/supervisor.ts';
 import { DEMO_KEYS, FUSTOR_BIN, ROOT, type RunningGateway } from './gateway.ts';
+import { waitForReady, watchOutput } from './process.ts';
 
 export type { AgentStatus, SupervisedPipeStatus };
 
@@ -77,29 +78,9 @@ export async function startAgent(config: Record<string, unknown> | string, opts:
   const stateDir = opts.stateDir ?? mkdtempSync(join(tmpdir(), 'fustor-agent-state-'));
   writeAgentConfig(configDir, config);
   const proc = spawnAgent(configDir, stateDir, opts.env);
-  let out = '';
-  let err = '';
-  proc.stdout!.setEncoding('utf8');
-  proc.stderr!.setEncoding('utf8');
-  proc.stderr!.on('data', (d: string) => { err += d; });
-  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      proc.kill('SIGKILL');
-      reject(new Error(`agent did not start within ${opts.timeoutMs ?? 20000} ms\nstdout:\n${out}\nstderr:\n${err}`));
-    }, opts.timeoutMs ?? 20000);
-    proc.stdout!.on('data', (d: string) => {
-      out += d;
-      if (/^agent running: \d+ pipes/m.test(out)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`agent exited with ${code} before running\nstdout:\n${out}\nstderr:\n${err}`));
-    });
-  });
+  const w = watchOutput(proc);
+  const exited = w.exited;
+  await waitForReady(proc, w, /^agent running: \d+ pipes/m, 'agent', opts.timeoutMs ?? 20000);
   const sock = join(stateDir, 'agent.sock');
   const status = async () => (await callAgent(sock, 'GET', '/status')).body as AgentStatus;
   const agent: RunningAgent = {
@@ -108,15 +89,9 @@ export async function startAgent(config: Record<string, unknown> | string, opts:
     stateDir,
     pid: proc.pid!,
     exited,
-    stdout: () => out,
-    stderr: () => err,
-    logs: () => out.split('\n').filter((l) => l.startsWith('{')).map((l) => {
-      try {
-        return JSON.parse(l) as Record<string, unknown>;
-      } catch {
-        return {};
-      }
-    }),
+    stdout: w.stdout,
+    stderr: w.stderr,
+    logs: w.logs,
     status,
     pipe: async (id) => (await status()).pipes.find((p) => p.pipeId === id),
     async reload(next, how = 'sighup') {
@@ -130,7 +105,7 @@ export async function startAgent(config: Record<string, unknown> | string, opts:
       proc.kill('SIGHUP');
       const deadline = Date.now() + 20_000;
       while ((await status()).reloads === before) {
-        if (Date.now() > deadline) throw new Error(`agent did not reload\n${out}`);
+        if (Date.now() > deadline) throw new Error(`agent did not reload\n${w.stdout()}`);
         await new Promise((r) => setTimeout(r, 50));
       }
     },

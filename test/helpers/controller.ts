@@ -13,6 +13,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FUSTOR_BIN, ROOT } from './gateway.ts';
+import { waitForReady, watchOutput } from './process.ts';
 
 const running = new Set<ChildProcess>();
 process.on('exit', () => {
@@ -49,34 +50,12 @@ export async function startController(opts: StartControllerOptions = {}): Promis
     cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FUSTOR_LOG_LEVEL: process.env.FUSTOR_LOG_LEVEL ?? 'info' },
   });
   running.add(proc);
-  let out = '';
-  let err = '';
-  proc.stdout!.setEncoding('utf8');
-  proc.stderr!.setEncoding('utf8');
-  proc.stderr!.on('data', (d: string) => { err += d; });
-  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => {
+  const w = watchOutput(proc);
+  const exited = w.exited.then((code) => {
     running.delete(proc);
-    resolve(code);
-  }));
-  const timeoutMs = opts.timeoutMs ?? 20000;
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      proc.kill('SIGKILL');
-      reject(new Error(`controller did not start within ${timeoutMs} ms\nstdout:\n${out}\nstderr:\n${err}`));
-    }, timeoutMs);
-    proc.stdout!.on('data', (d: string) => {
-      out += d;
-      const m = /^controller listening on (http:\/\/\S+)$/m.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    });
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`controller exited with ${code} before listening\nstdout:\n${out}\nstderr:\n${err}`));
-    });
+    return code;
   });
+  const url = (await waitForReady(proc, w, /^controller listening on (http:\/\/\S+)$/m, 'controller', opts.timeoutMs ?? 20000))[1];
   const adminToken = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
 
   const request: RunningController['request'] = (path, method, ropts = {}) => {
@@ -95,8 +74,8 @@ export async function startController(opts: StartControllerOptions = {}): Promis
     dataDir,
     adminToken,
     proc,
-    stdout: () => out,
-    stderr: () => err,
+    stdout: w.stdout,
+    stderr: w.stderr,
     request,
     async json(path, method, ropts) {
       const res = await request(path, method, ropts);

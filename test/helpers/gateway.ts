@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
+import { waitForReady, watchOutput } from './process.ts';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const FUSTOR_BIN = join(ROOT, 'bin', 'fustor');
@@ -188,45 +189,17 @@ export async function startGateway(config: ConfigObject | string, opts: StartOpt
   const dir = mkdtempSync(join(tmpdir(), 'fustor-gw-'));
   writeConfig(dir, config, opts.multiFile === true);
   const proc = spawnGateway(dir, ['--port', String(opts.port ?? 0), '--log-format', 'json', ...(opts.args ?? [])]);
-  let out = '';
-  let err = '';
-  proc.stdout!.setEncoding('utf8');
-  proc.stderr!.setEncoding('utf8');
-  proc.stderr!.on('data', (d: string) => { err += d; });
-  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+  const w = watchOutput(proc);
+  const exited = w.exited;
+  const url = (await waitForReady(proc, w, /^fusion listening on (http:\/\/\S+)$/m, 'gateway', opts.timeoutMs ?? 20000))[1];
 
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      proc.kill('SIGKILL');
-      reject(new Error(`gateway did not start within ${opts.timeoutMs ?? 20000} ms\nstdout:\n${out}\nstderr:\n${err}`));
-    }, opts.timeoutMs ?? 20000);
-    proc.stdout!.on('data', (d: string) => {
-      out += d;
-      const m = /^fusion listening on (http:\/\/\S+)$/m.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    });
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`gateway exited with ${code} before listening\nstdout:\n${out}\nstderr:\n${err}`));
-    });
-  });
-
-  const logs = () => out.split('\n').filter((l) => l.startsWith('{')).map((l) => {
-    try {
-      return JSON.parse(l) as Record<string, unknown>;
-    } catch {
-      return {};
-    }
-  });
+  const logs = w.logs;
   const waitForLog = async (predicate: (rec: Record<string, unknown>) => boolean, timeoutMs = 10000, from = 0) => {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const hit = logs().slice(from).find(predicate);
       if (hit) return hit;
-      if (Date.now() > deadline) throw new Error(`log record not seen within ${timeoutMs} ms\nstdout:\n${out}`);
+      if (Date.now() > deadline) throw new Error(`log record not seen within ${timeoutMs} ms\nstdout:\n${w.stdout()}`);
       await new Promise((r) => setTimeout(r, 25));
     }
   };
@@ -236,8 +209,8 @@ export async function startGateway(config: ConfigObject | string, opts: StartOpt
     dir,
     keys: DEMO_KEYS,
     proc,
-    stdout: () => out,
-    stderr: () => err,
+    stdout: w.stdout,
+    stderr: w.stderr,
     logs,
     request: (path, method, ropts) => request(`${url}${path}`, method, ropts),
     get: (path, key) => request(`${url}${path}`, 'GET', { key: key === undefined ? DEMO_KEYS.query : key }),
