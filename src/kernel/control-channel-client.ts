@@ -103,7 +103,7 @@ export class ControlChannelClient {
       const ra = Number(res.headers['retry-after']);
       if (Number.isFinite(ra) && ra > 0) retryAfterMs = ra * 1000;
       this.opts.onError?.(`channel refused: HTTP ${res.statusCode ?? 0}`);
-      if (res.statusCode === 403) this.stopped = true; // revoked: enrolling again is an operator decision
+      if (res.statusCode === 403) this.revoked('the controller refused the channel (HTTP 403): this member is revoked'); // enrolling again is an operator decision
       res.resume();
       ws.terminate();
     });
@@ -118,7 +118,7 @@ export class ControlChannelClient {
     ws.on('close', (code) => {
       this.clearHeartbeat();
       if (this.ws === ws) this.ws = null;
-      if (code === 4401) this.stopped = true;
+      if (code === 4401) this.revoked('the controller closed the channel: this member was revoked');
       this.scheduleReconnect(retryAfterMs);
     });
   }
@@ -145,8 +145,7 @@ export class ControlChannelClient {
         this.sendReport(true);
         break;
       case 'revoked':
-        this.stopped = true;
-        this.opts.onRevoked?.(f.reason);
+        this.revoked(f.reason);
         break;
       case 'error':
         this.opts.onError?.(`controller: ${f.code}: ${f.message}`);
@@ -155,6 +154,16 @@ export class ControlChannelClient {
         this.applying = this.applying.then(() => this.apply(f));
         break;
     }
+  }
+
+  private revokedNotified = false;
+
+  /** Stops for good and tells the owner once (the frame, the close code and a 403 may all say it). */
+  private revoked(reason: string): void {
+    this.stopped = true;
+    if (this.revokedNotified) return;
+    this.revokedNotified = true;
+    this.opts.onRevoked?.(reason);
   }
 
   private async apply(m: ManifestFrame): Promise<void> {

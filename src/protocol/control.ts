@@ -11,6 +11,14 @@ import { FsViewParams } from './fusion-config.ts';
 
 // ---- identity ------------------------------------------------------------------------------------
 
+/** Member credentials (ES256 JWT): iss and aud, so that gateways verify them with the same rules as the controller. */
+export const CREDENTIAL_ISSUER = 'fustor-controller';
+export const CREDENTIAL_AUDIENCE = 'fustor';
+/** Audience of the member's proof of possession sent with a renewal. */
+export const PROOF_AUDIENCE = 'fustor-renew';
+/** Header naming the pipe an agent pushes for, next to its credential (managed mode). */
+export const PIPE_HEADER = 'x-fustor-pipe';
+
 /** The member's public key: EC P-256 (ES256), public part only. */
 export const MemberPublicKey = Type.Object({
   kty: Type.Literal('EC'),
@@ -85,6 +93,7 @@ export const GatewayManifestView = Type.Object({
   /** Pipes allowed to push to this view and the member ids of the agents that run each. */
   pipes: Type.Array(Type.Object({ id: Type.String(), agents: Type.Array(Type.String()) })),
 });
+export type GatewayManifestView = Static<typeof GatewayManifestView>;
 
 export const GatewayManifest = Type.Object({
   kind: Type.Literal('gateway'),
@@ -93,6 +102,8 @@ export const GatewayManifest = Type.Object({
   views: Type.Array(GatewayManifestView),
   trust: Type.Object({ issuer: Type.String(), jwks_url: Type.String() }),
   revoked_members: Type.Array(Type.String()),
+  /** QueryKeys that may read views of this gateway: `sha256:<hex>` of the key (never the key) and the views. */
+  query_keys: Type.Array(Type.Object({ name: Type.String(), hash: Type.String(), views: Type.Array(Type.String()) })),
 });
 export type GatewayManifest = Static<typeof GatewayManifest>;
 
@@ -111,7 +122,14 @@ export const ComponentState = Type.Object({
   backlog: Type.Optional(Type.Number()),
   freshness_lag_sec: Type.Optional(Type.Number()),
   degraded_reasons: Type.Optional(Type.Array(Type.String({ maxLength: 512 }), { maxItems: 32 })),
+  /** Gateway views: live sessions feeding the view, the leader's agent id per scope, readiness. */
+  sessions: Type.Optional(Type.Integer({ minimum: 0 })),
+  leaders: Type.Optional(Type.Array(Type.String({ maxLength: 256 }), { maxItems: 256 })),
+  ready: Type.Optional(Type.Boolean()),
+  /** Agent pipes: the role this agent holds at the gateway. */
+  role: Type.Optional(Type.Union([Type.Literal('leader'), Type.Literal('follower'), Type.Null()])),
 }, { additionalProperties: false });
+export type ComponentState = Static<typeof ComponentState>;
 
 export const ReportFrame = Type.Object({
   type: Type.Literal('report'),
@@ -125,6 +143,8 @@ export const ReportFrame = Type.Object({
   error: Type.Optional(Type.String({ maxLength: 4096 })),
   components: Type.Optional(Type.Array(ComponentState, { maxItems: 1024, description: 'per-pipe (agent) or per-view (gateway) state' })),
   metrics: Type.Optional(Type.Record(Type.String({ maxLength: 64 }), Type.Number(), { maxProperties: 64 })),
+  /** Gateways: the URL agents should push to (`--advertise-url`). */
+  advertise_url: Type.Optional(Type.String({ maxLength: 2048 })),
 }, { additionalProperties: false });
 export type ReportFrame = Static<typeof ReportFrame>;
 

@@ -62,8 +62,8 @@ function writeAgentConfig(dir: string, config: Record<string, unknown> | string)
   writeFileSync(join(dir, 'agent.yaml'), typeof config === 'string' ? config : stringify(config));
 }
 
-function spawnAgent(configDir: string, stateDir: string, env: Record<string, string> = {}): ChildProcess {
-  const proc = spawn(FUSTOR_BIN, ['agent', '--config', configDir, '--state-dir', stateDir, '--log-format', 'json'], {
+function spawnAgent(configDir: string, stateDir: string, env: Record<string, string> = {}, args = ['--config', configDir]): ChildProcess {
+  const proc = spawn(FUSTOR_BIN, ['agent', ...args, '--state-dir', stateDir, '--log-format', 'json'], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, FUSTOR_LOG_LEVEL: process.env.FUSTOR_LOG_LEVEL ?? 'info', ...env },
@@ -75,12 +75,27 @@ function spawnAgent(configDir: string, stateDir: string, env: Record<string, str
 
 export async function startAgent(config: Record<string, unknown> | string, opts: StartAgentOptions = {}): Promise<RunningAgent> {
   const configDir = opts.configDir ?? mkdtempSync(join(tmpdir(), 'fustor-agent-cfg-'));
-  const stateDir = opts.stateDir ?? mkdtempSync(join(tmpdir(), 'fustor-agent-state-'));
   writeAgentConfig(configDir, config);
-  const proc = spawnAgent(configDir, stateDir, opts.env);
+  return launchAgent(configDir, undefined, opts);
+}
+
+export interface ManagedAgentOptions extends StartAgentOptions { controller: string; token?: string; name?: string }
+
+/**
+ * A managed agent (`fustor agent --controller URL [--token T] [--name N]`). Pass `stateDir` to keep the
+ * identity and manifest cache across restarts (then the helper does not remove it).
+ */
+export function startManagedAgent(opts: ManagedAgentOptions): Promise<RunningAgent> {
+  const args = ['--controller', opts.controller, ...(opts.token === undefined ? [] : ['--token', opts.token]), ...(opts.name === undefined ? [] : ['--name', opts.name])];
+  return launchAgent(mkdtempSync(join(tmpdir(), 'fustor-agent-cfg-')), args, opts);
+}
+
+async function launchAgent(configDir: string, args: string[] | undefined, opts: StartAgentOptions): Promise<RunningAgent> {
+  const stateDir = opts.stateDir ?? mkdtempSync(join(tmpdir(), 'fustor-agent-state-'));
+  const proc = spawnAgent(configDir, stateDir, opts.env, args);
   const w = watchOutput(proc);
   const exited = w.exited;
-  await waitForReady(proc, w, /^agent running: \d+ pipes/m, 'agent', opts.timeoutMs ?? 20000);
+  await waitForReady(proc, w, /^agent running: (managed by \S+ as \S+, )?\d+ pipes/m, 'agent', opts.timeoutMs ?? 20000);
   const sock = join(stateDir, 'agent.sock');
   const status = async () => (await callAgent(sock, 'GET', '/status')).body as AgentStatus;
   const agent: RunningAgent = {

@@ -25,7 +25,8 @@ export interface ResolvedPipe {
   agentId: string;
   pipeId: string;
   source: { id: string; uri: string; filePattern: string; throttleIntervalSec: number; maxScanWorkers: number; watchLimit: number };
-  sender: { id: string; uri: string; key: string; timeoutSec: number };
+  /** `credentialFile` (managed mode): the member credential is read from this file instead of `key`. */
+  sender: { id: string; uri: string; key: string; timeoutSec: number; credentialFile: string | null };
   /** null = use the gateway's value from the session response. */
   auditIntervalSec: number | null;
   sentinelIntervalSec: number | null;
@@ -204,7 +205,7 @@ function resolve(agentId: string, sections: Record<Section, Map<string, { entry:
         maxScanWorkers: dp.max_scan_workers ?? 4,
         watchLimit: dp.watch_limit ?? 200_000,
       },
-      sender: { id: p.sender, uri: t.uri.replace(/\/+$/, ''), key: t.credential.key, timeoutSec: t.timeout ?? t.driver_params?.timeout ?? t.timeout_sec ?? 30 },
+      sender: { id: p.sender, uri: t.uri.replace(/\/+$/, ''), key: t.credential.key, timeoutSec: t.timeout ?? t.driver_params?.timeout ?? t.timeout_sec ?? 30, credentialFile: null },
       auditIntervalSec: p.audit_interval_sec ?? null,
       sentinelIntervalSec: p.sentinel_interval_sec ?? null,
       fullAuditEvery: p.full_audit_every ?? 10,

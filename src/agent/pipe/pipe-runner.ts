@@ -12,6 +12,7 @@
  * - Sender buffer full → degraded, and (leader) an audit is scheduled.
  * Nothing here throws into the event loop: errors become `lastError` and log lines.
  */
+import { credentialFromFile } from '../sender/credential-file.ts';
 import type { Logger } from '../../kernel/logger.ts';
 import type { Role, ScanCommand } from '../../protocol/index.ts';
 import type { ResolvedPipe } from '../config/load-config.ts';
@@ -79,7 +80,8 @@ export class PipeRunner {
     const factory = this.opts.createSource ?? defaultFactory;
     const sender = new PipeSender({
       url: cfg.sender.uri,
-      apiKey: cfg.sender.key,
+      apiKey: cfg.sender.credentialFile === null ? cfg.sender.key : credentialFromFile(cfg.sender.credentialFile),
+      managed: cfg.sender.credentialFile !== null,
       agentId: cfg.agentId,
       pipeId: cfg.pipeId,
       sourceUri: `fs://${cfg.source.uri}`,

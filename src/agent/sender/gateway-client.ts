@@ -9,12 +9,16 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { EventBatch, HeartbeatRequest, HeartbeatResponse, IngestResponse, Role, ScanCommand, SentinelFeedback, SentinelTasks, SessionCreateRequest, SessionCreateResponse } from '../../protocol/index.ts';
+import { PIPE_HEADER } from '../../protocol/index.ts';
 import { GatewayError } from './errors.ts';
 
 export interface GatewayClientOptions {
   /** e.g. `http://fusion:8102`; a trailing slash is ignored. */
   baseUrl: string;
-  apiKey: string;
+  /** A static key, or (managed mode) a function answering the current credential — it changes on renewal. */
+  apiKey: string | (() => string);
+  /** Managed mode: the credential goes as `Authorization: Bearer` with the pipe named in PIPE_HEADER. */
+  managedPipe?: string;
   /** Timeout of control requests (session, heartbeat, signals); default 10 s. */
   timeoutMs?: number;
   /** Timeout of event pushes (bodies of megabytes, a gateway under load); default 30 s. */
@@ -118,7 +122,7 @@ export class GatewayClient {
     for (const p of pieces) length += Buffer.byteLength(p, 'utf8');
     const url = new URL(this.baseUrl + path);
     const secure = url.protocol === 'https:';
-    const headers = { 'x-api-key': this.opts.apiKey, accept: 'application/json', 'content-type': 'application/json', 'content-length': String(length) };
+    const headers = { ...this.authHeaders(), accept: 'application/json', 'content-type': 'application/json', 'content-length': String(length) };
     let answer: { status: number; text: string; retryAfter: string | null };
     try {
       answer = await new Promise((resolve, reject) => {
@@ -149,11 +153,17 @@ export class GatewayClient {
     return this.answer('POST', path, answer.status, answer.text, answer.retryAfter, o.sessionScoped === true);
   }
 
+  private authHeaders(): Record<string, string> {
+    const key = typeof this.opts.apiKey === 'function' ? this.opts.apiKey() : this.opts.apiKey;
+    if (this.opts.managedPipe === undefined) return { 'x-api-key': key };
+    return { authorization: `Bearer ${key}`, [PIPE_HEADER]: this.opts.managedPipe };
+  }
+
   /** One request: JSON in, JSON object out, every failure a GatewayError. */
   private async call(method: string, path: string, o: { body?: string; signal?: AbortSignal; sessionScoped?: boolean; timeoutMs?: number }): Promise<Json> {
     const timeout = AbortSignal.timeout(o.timeoutMs ?? this.timeoutMs);
     const signal = o.signal === undefined ? timeout : AbortSignal.any([o.signal, timeout]);
-    const headers: Record<string, string> = { 'x-api-key': this.opts.apiKey, accept: 'application/json' };
+    const headers: Record<string, string> = { ...this.authHeaders(), accept: 'application/json' };
     if (o.body !== undefined) headers['content-type'] = 'application/json';
     let status: number;
     let text: string;

@@ -27,7 +27,10 @@ export type BatchingOptions = Omit<BatchSenderOptions, 'client' | 'session' | 'o
 export interface PipeSenderOptions {
   /** Gateway base URL (a receiver listener or the main port). */
   url: string;
-  apiKey: string;
+  /** See GatewayClientOptions.apiKey. */
+  apiKey: string | (() => string);
+  /** Managed mode: push with the member credential for this pipe (GatewayClientOptions.managedPipe). */
+  managed?: boolean;
   agentId: string;
   pipeId: string;
   /** Source URI reported as `client_info.source_uri`. */
@@ -67,7 +70,7 @@ export class PipeSender implements Disposable {
   readonly batches: BatchSender;
 
   constructor(private readonly opts: PipeSenderOptions) {
-    this.client = new GatewayClient({ baseUrl: opts.url, apiKey: opts.apiKey, timeoutMs: opts.requestTimeoutMs, pushTimeoutMs: opts.pushTimeoutMs });
+    this.client = new GatewayClient({ baseUrl: opts.url, apiKey: opts.apiKey, ...(opts.managed === true ? { managedPipe: opts.pipeId } : {}), timeoutMs: opts.requestTimeoutMs, pushTimeoutMs: opts.pushTimeoutMs });
     this.session = new Session({
       client: this.client,
       agentId: opts.agentId,

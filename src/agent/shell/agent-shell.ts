@@ -21,9 +21,13 @@ export interface AgentShellOptions {
   log: Logger;
   logFormat: 'json' | 'pretty';
   supervisor?: Partial<Omit<SupervisorOptions, 'log' | 'logFormat'>>;
-  /** Use this configuration instead of reading configDir at start (`fustor up`). */
+  /** Use this configuration instead of reading configDir at start (`fustor up`, managed mode). */
   initial?: AgentConfig;
+  /** Managed mode: the controller owns the configuration; `reload` is refused and status says who manages. */
+  managed?: () => ManagedStatus;
 }
+
+export interface ManagedStatus { controller: string; member: string; connected: boolean; revision: number | null; lastError: string | null }
 
 export interface AgentStatus {
   agentId: string;
@@ -35,6 +39,7 @@ export interface AgentStatus {
   lastReload: { at: number; outcome: 'applied' | 'refused'; diff?: PipeDiff; error?: string } | null;
   disabled: string[];
   pipes: SupervisedPipeStatus[];
+  managed?: ManagedStatus;
 }
 
 export type ReloadResult = { ok: true; diff: PipeDiff } | { ok: false; error: string };
@@ -94,6 +99,7 @@ export class AgentShell {
       lastReload: this.lastReload,
       disabled: this.config.disabled,
       pipes: this.supervisor.status(),
+      ...(this.opts.managed === undefined ? {} : { managed: this.opts.managed() }),
     };
   }
 
@@ -104,7 +110,27 @@ export class AgentShell {
     return run;
   }
 
+  /** Apply a configuration built elsewhere (a manifest) with the per-pipe diff. Serialised with reloads. */
+  applyConfig(next: AgentConfig): Promise<PipeDiff> {
+    const run = this.reloading.then(() => this.applyOnce(next));
+    this.reloading = run.catch(() => undefined);
+    return run;
+  }
+
+  private async applyOnce(next: AgentConfig): Promise<PipeDiff> {
+    const diff = diffPipes(this.config, next);
+    this.config = next;
+    await this.supervisor.apply(next.pipes);
+    this.reloads++;
+    this.lastReload = { at: Date.now(), outcome: 'applied', diff };
+    this.opts.log.info({ added: diff.added, removed: diff.removed, changed: diff.changed, unchanged: diff.unchanged.length }, 'configuration applied');
+    return diff;
+  }
+
   private async reloadOnce(): Promise<ReloadResult> {
+    if (this.opts.managed !== undefined) {
+      return { ok: false, error: `this agent is managed by the controller at ${this.opts.managed().controller}: change its Pipes there (fustor ctl apply)` };
+    }
     let next: AgentConfig;
     try {
       const loaded = loadAgentConfigDir(this.opts.configDir);
@@ -116,13 +142,7 @@ export class AgentShell {
       this.opts.log.error({ problem: error }, 'reload refused: the running configuration stays in effect');
       return { ok: false, error };
     }
-    const diff = diffPipes(this.config, next);
-    this.config = next;
-    await this.supervisor.apply(next.pipes);
-    this.reloads++;
-    this.lastReload = { at: Date.now(), outcome: 'applied', diff };
-    this.opts.log.info({ added: diff.added, removed: diff.removed, changed: diff.changed, unchanged: diff.unchanged.length }, 'configuration reloaded');
-    return { ok: true, diff };
+    return { ok: true, diff: await this.applyOnce(next) };
   }
 
   /** Stop every pipe (each deletes its session) and the status socket. */

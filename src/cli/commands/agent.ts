@@ -1,4 +1,7 @@
 /**
+ * `fustor agent --controller URL [--token T] [--name N] [--state-dir DIR]` — the managed agent (spec 50): enrolls
+ * on first start (identity kept in STATE_DIR/identity), runs the pipes of its manifest, starts from the cached
+ * manifest when the controller is down.
  * `fustor agent --config DIR [--state-dir DIR] [--log-format json|pretty]` — the standalone agent (spec 00
  * command-line contract, spec 40). Prints `agent running: N pipes (status: SOCKET)` when started; SIGHUP
  * reloads (per-pipe diff); SIGTERM/SIGINT stop every pipe (each deletes its session) and exit 0; a bad flag
@@ -13,7 +16,7 @@ import { createLogger } from '../../kernel/logger.ts';
 import { AgentConfigError } from '../../agent/config/index.ts';
 import { AgentShell, callAgent, type AgentStatus, type ReloadResult } from '../../agent/shell/index.ts';
 
-interface AgentFlags { config?: string; stateDir?: string; logFormat?: 'json' | 'pretty'; controller?: string }
+interface AgentFlags { config?: string; stateDir?: string; logFormat?: 'json' | 'pretty'; controller?: string; token?: string; name?: string }
 
 const SHUTDOWN_GRACE_MS = 15_000;
 
@@ -36,7 +39,9 @@ export function registerAgent(program: Command): Command {
     .description('run an agent: watch and walk local file systems, stream their metadata to Fusion gateways (standalone: --config DIR)')
     .option('--config <dir>', 'directory of *.yaml agent configuration files (merged in file-name order)')
     .option('--state-dir <dir>', 'state directory: status socket (default: $FUSTOR_HOME/agent)')
-    .option('--controller <url>', 'managed mode (not available yet)')
+    .option('--controller <url>', 'managed mode: the controller gives this agent its pipes (enrolls on first start)')
+    .option('--token <token>', 'enrollment token for the first start in managed mode (or FUSTOR_ENROLL_TOKEN); from `fustor ctl token create --kind agent`')
+    .option('--name <name>', 'name to enroll under (default: chosen by the controller); managed mode')
     .addOption(new Option('--log-format <format>', 'log lines as JSON or pretty (default: pretty on a TTY, JSON otherwise)').choices(['json', 'pretty']))
     .action(async (flags: AgentFlags) => {
       await runAgent(flags);
@@ -82,8 +87,9 @@ function list(ids: string[]): string {
 }
 
 async function runAgent(flags: AgentFlags): Promise<void> {
-  if (flags.controller !== undefined) fail('managed mode (--controller) is not available yet; use --config DIR');
-  if (flags.config === undefined) fail('agent needs --config DIR (standalone mode); see fustor agent --help');
+  if (flags.controller !== undefined) return runManagedAgent(flags, flags.controller);
+  if (flags.token !== undefined || flags.name !== undefined) fail('--token and --name belong to managed mode: add --controller URL');
+  if (flags.config === undefined) fail('agent needs --config DIR (standalone) or --controller URL (managed); see fustor agent --help');
   const configDir = resolve(flags.config);
   const stateDir = resolve(flags.stateDir ?? defaultAgentStateDir());
   const logFormat = flags.logFormat ?? (process.stdout.isTTY === true ? 'pretty' : 'json');
@@ -99,6 +105,27 @@ async function runAgent(flags: AgentFlags): Promise<void> {
   // Handlers first: a supervisor may send SIGTERM the moment it reads the "running" line.
   installSignals(log, () => sh.stop(), () => { void sh.reload(); });
   process.stdout.write(`agent running: ${sh.pipeCount} pipes (status: ${sh.socketPath})\n`);
+}
+
+async function runManagedAgent(flags: AgentFlags, controller: string): Promise<void> {
+  if (flags.config !== undefined) fail('--config and --controller exclude each other: a managed agent gets its pipes from the controller');
+  if (!/^https?:\/\/[^/]/.test(controller)) fail(`--controller must be an http:// or https:// URL, not ${JSON.stringify(controller)}`);
+  const stateDir = resolve(flags.stateDir ?? defaultAgentStateDir());
+  const logFormat = flags.logFormat ?? (process.stdout.isTTY === true ? 'pretty' : 'json');
+  const log = createLogger({ format: logFormat, name: 'agent' });
+  const token = flags.token ?? process.env.FUSTOR_ENROLL_TOKEN;
+  const { ManagedAgent } = await import('../../agent/managed/managed-agent.ts');
+  const { MemberStartError } = await import('../../kernel/member/managed-member.ts');
+  let agent;
+  try {
+    agent = await ManagedAgent.start({ controllerUrl: controller.replace(/\/+$/, ''), stateDir, log, logFormat, ...(token === undefined ? {} : { token }), ...(flags.name === undefined ? {} : { name: flags.name }) });
+  } catch (e) {
+    if (e instanceof MemberStartError) fail(e.message);
+    fail(e instanceof Error ? e.message : String(e));
+  }
+  const a = agent;
+  installSignals(log, () => a.stop());
+  process.stdout.write(`agent running: managed by ${controller} as ${a.name}, ${a.pipeCount} pipes (status: ${a.socketPath})\n`);
 }
 
 /** SIGTERM/SIGINT → stop (exit 0; a second signal exits at once), SIGHUP → reload. Shared with `fustor up`. */

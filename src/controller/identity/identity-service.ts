@@ -14,9 +14,8 @@ import { parseToken, tokenMatches } from '../crypto/tokens.ts';
 import type { MemberRecord, MemberStore } from './member-store.ts';
 import type { SigningKey } from './signing-key.ts';
 
-export const CREDENTIAL_ISSUER = 'fustor-controller';
-export const CREDENTIAL_AUDIENCE = 'fustor';
-export const PROOF_AUDIENCE = 'fustor-renew';
+export { CREDENTIAL_ISSUER, CREDENTIAL_AUDIENCE, PROOF_AUDIENCE } from '../../protocol/index.ts';
+import { CREDENTIAL_ISSUER, CREDENTIAL_AUDIENCE, PROOF_AUDIENCE } from '../../protocol/index.ts';
 export const MAX_CREDENTIAL_TTL_SEC = 24 * 3600;
 const MAX_PROOF_LIFETIME_SEC = 300;
 

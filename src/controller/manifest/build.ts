@@ -7,7 +7,8 @@
  * each with its source, the gateway URL of its View's Gateway and the decrypted data of the Secret that
  * pipe references — never any other Secret. Gateway manifest: the Views of the Gateway resource named like
  * the member, the pipes allowed to push to each (with the ids of the agents that run them), the issuer and
- * JWKS URL to trust, the revoked member ids.
+ * JWKS URL to trust, the revoked member ids, and the QueryKeys (their sha256, never the key) that may read
+ * those views.
  */
 import type { AgentManifest, AgentManifestPipe, GatewayManifest, Manifest, PipeSpec, ViewSpec, GatewaySpec } from '../../protocol/index.ts';
 import { canonicalJson } from '../resources/canonical.ts';
@@ -76,7 +77,13 @@ export function gatewayManifest(member: MemberRecord, inp: ManifestInputs): Gate
       pipes: pipes.filter(([, p]) => p.view === id).map(([pid, p]) => ({ id: pid, agents: agents.filter((a) => pipeRunsOn(p, a)).map((a) => a.id).sort() })),
     }));
   const revoked = inp.members.filter((m) => m.revokedAt !== null).map((m) => m.id).sort();
-  return { kind: 'gateway', member: member.name, views, trust: inp.trust, revoked_members: revoked };
+  const served = new Set(views.map((v) => v.id));
+  const queryKeys = inp.resources
+    .filter((r) => r.kind === 'QueryKey' && r.sealed !== null)
+    .map((r) => ({ name: r.name, hash: r.sealed ?? '', views: ((r.doc.spec as { views: string[] }).views).filter((v) => served.has(v)).sort() }))
+    .filter((k) => k.views.length > 0)
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return { kind: 'gateway', member: member.name, views, trust: inp.trust, revoked_members: revoked, query_keys: queryKeys };
 }
 
 export function manifestFor(member: MemberRecord, inp: ManifestInputs): Manifest {
