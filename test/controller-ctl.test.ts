@@ -79,7 +79,7 @@ test('ctl get — KIND singular/plural any case, table/json/yaml; Secret values 
   }
   assert.match(sTable.stdout, /^creds\s+1\s+keys=password$/m);
   assert.match(y.stdout, /password: "\[redacted\]"/);
-  assert.equal(agents.stdout.trim(), 'NAME  STATE  LABELS  LAST SEEN');
+  assert.equal(agents.stdout.trim(), 'NAME  STATE  REVISION  PIPES  LAG  LAST-SEEN  REASON');
   assert.equal(unknown.code, 1);
   assert.match(unknown.stderr, /^fustor: unknown kind 'widgets': use views, pipes/);
 });

@@ -1,11 +1,15 @@
 /**
- * The controller: composes the store (SQLite in the data dir, migrations applied), the secret key, the
- * services and the management API, and owns their lifecycle (one `dispose()`).
+ * The controller: composes the store (SQLite in the data dir, or PostgreSQL shared by replicas; migrations
+ * applied), the secret key, the reconciler lease, the services and the management API, and owns their
+ * lifecycle (one `dispose()`, in reverse order of creation: the lease is released before the pool closes).
  *
- * Data dir layout: `controller.db` (+ WAL files), `secret-key` (0600, AES-256-GCM key of Secrets),
- * `admin-token` (0600, written on first start only).
+ * Data dir layout: `controller.db` (+ WAL files; SQLite only), `secret-key` (0600, AES-256-GCM key of
+ * Secrets, unless `secretKeyFile` points elsewhere), `admin-token` (0600, written on the first start of the
+ * first replica only), `signing-key.json` (SQLite only; replicas keep it sealed in the database), `gitops/`.
  */
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { DisposableStore, toDisposable } from '../kernel/disposable.ts';
 import type { Logger } from '../kernel/logger.ts';
@@ -19,8 +23,10 @@ import { createMemberPlane } from './channel/member-plane.ts';
 import { createControllerApp, type ControllerApp } from './http/app.ts';
 import { ResourceService } from './service/resource-service.ts';
 import { TokenService } from './service/token-service.ts';
-import { SqliteStore, StoreError } from './store/sqlite-store.ts';
-import type { ControllerStore } from './store/store.ts';
+import { AlwaysHeldLease, leaseTtlFromEnv, PgLease, RECONCILER_LEASE, type Lease } from './store/lease.ts';
+import { PgStore } from './store/pg-store.ts';
+import { SqliteStore } from './store/sqlite-store.ts';
+import { StoreError, type ControllerStore } from './store/store.ts';
 
 export interface ControllerOptions {
   dataDir: string;
@@ -30,6 +36,12 @@ export interface ControllerOptions {
   bodyLimit?: number;
   /** GitOps: `REPO[#branch[:dir]]` and the poll interval (seconds); the mirror lives in `DIR/gitops/`. */
   git?: { source: string; intervalSeconds: number };
+  /** `postgres://…`: the store is this database, shared with other replicas. Default: SQLite in the data dir. */
+  database?: string;
+  /** The Secret encryption key file (default `DIR/secret-key`); replicas must all use the same key. */
+  secretKeyFile?: string;
+  /** Reconciler lease TTL with PostgreSQL (seconds; default FUSTOR_CONTROLLER_LEASE_TTL_SEC, else 5). */
+  leaseTtlSec?: number;
 }
 
 /** A startup failure phrased as one line for the operator (bad data dir, busy port, lost key). */
@@ -49,6 +61,10 @@ export class Controller {
     readonly adminToken: string | null,
     readonly adminTokenFile: string,
     readonly store: ControllerStore,
+    /** This process among the replicas (host:pid:random); stable for its lifetime. */
+    readonly replica: string,
+    /** Who runs the reconcilers (GitOps); always this controller with SQLite. */
+    readonly lease: Lease,
     private readonly disposables: DisposableStore,
   ) {}
 
@@ -60,8 +76,14 @@ export class Controller {
       } catch (e) {
         throw new ControllerStartError(`cannot create the data dir ${opts.dataDir}: ${(e as Error).message}`);
       }
-      const store = disposables.add(SqliteStore.open(join(opts.dataDir, 'controller.db')));
-      const box = await openSecretBox(store, join(opts.dataDir, 'secret-key'));
+      const replica = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+      const pg = opts.database === undefined ? undefined : disposables.add(await PgStore.open(opts.database));
+      const store: ControllerStore = pg ?? disposables.add(SqliteStore.open(join(opts.dataDir, 'controller.db')));
+      const box = await openSecretBox(store, opts.secretKeyFile ?? join(opts.dataDir, 'secret-key'), pg !== undefined);
+      // Replicas: one lease in the database elects who runs the reconcilers (store/lease.ts).
+      const lease: Lease = pg === undefined
+        ? new AlwaysHeldLease(RECONCILER_LEASE, replica)
+        : disposables.add(await PgLease.start(pg.sql, { name: RECONCILER_LEASE, replica, ttlSec: opts.leaseTtlSec ?? leaseTtlFromEnv(), log: opts.log }));
       const tokens = new TokenService(store);
       const resources = new ResourceService(store, {
         seal: (p, aad) => box.seal(p, aad),
@@ -75,13 +97,17 @@ export class Controller {
         writeFileSync(adminTokenFile, `${adminToken}\n`, { mode: 0o600 });
         chmodSync(adminTokenFile, 0o600);
       }
-      const gitops = opts.git === undefined ? undefined : await GitOps.open(parseGitSource(opts.git.source), join(opts.dataDir, 'gitops'), store, opts.log);
+      const gitops = opts.git === undefined ? undefined : await GitOps.open(parseGitSource(opts.git.source), join(opts.dataDir, 'gitops'), store, opts.log, { fence: () => lease.fence() });
       if (gitops !== undefined) disposables.add(gitops);
       const extensions: ((app: ControllerApp) => void)[] = gitops === undefined ? [] : [gitopsRoutes(gitops)];
       // Member plane (spec 50 Identity + channel): enrollment, credentials, JWKS, the channel.
-      const members = disposables.add(await createMemberPlane({ dataDir: opts.dataDir, store, open: (s, aad) => box.open(s, aad), log: opts.log }));
+      const members = disposables.add(await createMemberPlane({
+        dataDir: opts.dataDir, store, open: (s, aad) => box.open(s, aad), log: opts.log,
+        postgres: pg === undefined ? undefined : { sql: pg.sql, seal: (p, aad) => box.seal(p, aad) },
+      }));
       extensions.push((app) => members.install(app));
-      const app = await createControllerApp({ store, resources, tokens, log: opts.log, bodyLimit: opts.bodyLimit ?? DEFAULT_BODY_LIMIT, extensions });
+      const health = () => ({ replica, leader: lease.held(), leader_replica: lease.holder(), store: pg === undefined ? 'sqlite' as const : 'postgres' as const });
+      const app = await createControllerApp({ store, resources, tokens, log: opts.log, bodyLimit: opts.bodyLimit ?? DEFAULT_BODY_LIMIT, extensions, health });
       disposables.add(toDisposable(() => app.close()));
       try {
         await app.listen({ host: opts.host, port: opts.port });
@@ -91,14 +117,22 @@ export class Controller {
         throw new ControllerStartError(`cannot listen on ${opts.host}:${opts.port}: ${why}`);
       }
       if (gitops !== undefined && opts.git !== undefined) {
-        await gitops.sync('start');
-        gitops.startTimer(opts.git.intervalSeconds);
+        const interval = opts.git.intervalSeconds;
+        // Subscribed before the first sync, so a lease change during it is not missed.
+        disposables.add(toDisposable(lease.onChange((held) => {
+          if (held) gitops.lead(interval).catch((e: unknown) => opts.log.error({ err: e }, 'gitops: sync after taking the lease failed'));
+          else gitops.stopTimer();
+        })));
+        if (lease.held()) {
+          await gitops.sync('start');
+          gitops.startTimer(interval);
+        }
       }
       const addr = app.server.address();
       const port = typeof addr === 'object' && addr !== null ? addr.port : opts.port;
       const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
       members.setUrl(`http://${host}:${port}`);
-      return new Controller(`http://${host}:${port}`, adminToken, adminTokenFile, store, disposables);
+      return new Controller(`http://${host}:${port}`, adminToken, adminTokenFile, store, replica, lease, disposables);
     } catch (e) {
       await disposables.dispose();
       if (e instanceof StoreError || e instanceof SecretKeyError || e instanceof GitSourceError) throw new ControllerStartError(e.message);
@@ -112,11 +146,23 @@ export class Controller {
   }
 }
 
-/** The key file must be the one the database was written with (its fingerprint is in `meta`). */
-async function openSecretBox(store: ControllerStore, file: string): Promise<SecretBox> {
+/**
+ * The key file must be the one the database was written with (its fingerprint is in `meta`). The key itself
+ * never enters the database. With replicas the first one to start records its key's fingerprint (insert-if-
+ * absent, so replicas starting together agree) and every other replica must be given the same file.
+ */
+async function openSecretBox(store: ControllerStore, file: string, replicas: boolean): Promise<SecretBox> {
+  const fix = replicas
+    ? `copy the secret-key file of the first replica to ${file}, or pass --secret-key-file PATH (FUSTOR_CONTROLLER_SECRET_KEY_FILE) naming a copy`
+    : 'restore the matching secret-key from a backup of the data dir';
   const recorded = await store.getMeta('secret_key_id');
-  const box = SecretBox.loadOrCreate(file, recorded === undefined);
-  if (recorded === undefined) await store.setMeta('secret_key_id', box.keyId);
-  else if (recorded !== box.keyId) throw new SecretKeyError(`${file} is not the key this database was written with: restore the matching secret-key from a backup of the data dir`);
+  const existed = existsSync(file);
+  const box = SecretBox.loadOrCreate(file, recorded === undefined, replicas ? fix : undefined);
+  const winner = recorded ?? await store.claimMeta('secret_key_id', box.keyId);
+  if (winner !== box.keyId) {
+    // A key this start created but another replica's key won the race: leave no wrong key file behind.
+    if (!existed) rmSync(file, { force: true });
+    throw new SecretKeyError(`${file} is not the secret key this database was written with (its fingerprint is ${winner}, this file's ${box.keyId}): ${fix}`);
+  }
   return box;
 }

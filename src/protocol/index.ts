@@ -8,3 +8,4 @@ export * from './fusion-config.ts';
 export * from './resources.ts';
 export * from './management.ts';
 export * from './control.ts';
+export * from './fleet.ts';

@@ -140,25 +140,13 @@ export const KeyCreated = Type.Object({
 export type KeyCreated = Static<typeof KeyCreated>;
 
 
-export const AgentInfo = Type.Object({
-  name: Type.String(),
-  labels: Labels,
-  state: Type.String(),
-  enrolled_at: Type.String(),
-  last_seen: Type.Union([Type.String(), Type.Null()]),
+/** Fleet lists (agents, gateways, fleet status) are in fleet.ts. */
+export const ControllerHealth = Type.Object({
+  status: Type.Literal('ok'),
+  revision: Type.Integer(),
+  replica: Type.Optional(Type.String({ description: 'the answering controller process (host:pid:random); differs per replica' })),
+  leader: Type.Optional(Type.Boolean({ description: 'whether this replica holds the reconciler lease (runs GitOps); always true with SQLite' })),
+  leader_replica: Type.Optional(Type.Union([Type.String(), Type.Null()], { description: 'the lease holder as this replica last saw it; null when none' })),
+  store: Type.Optional(Type.Union([Type.Literal('sqlite'), Type.Literal('postgres')])),
 });
-export type AgentInfo = Static<typeof AgentInfo>;
-export const AgentList = Type.Object({ items: Type.Array(AgentInfo) });
-
-export const GatewayMemberInfo = Type.Object({
-  name: Type.String(),
-  labels: Labels,
-  state: Type.String(),
-  url: Type.Union([Type.String(), Type.Null()]),
-  enrolled_at: Type.String(),
-  last_seen: Type.Union([Type.String(), Type.Null()]),
-});
-export type GatewayMemberInfo = Static<typeof GatewayMemberInfo>;
-export const GatewayMemberList = Type.Object({ items: Type.Array(GatewayMemberInfo) });
-
-export const ControllerHealth = Type.Object({ status: Type.Literal('ok'), revision: Type.Integer() });
+export type ControllerHealth = Static<typeof ControllerHealth>;

@@ -9,7 +9,7 @@
  *   await c.stop();
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FUSTOR_BIN, ROOT } from './gateway.ts';
@@ -29,6 +29,8 @@ export interface RunningController {
   proc: ChildProcess;
   stdout(): string;
   stderr(): string;
+  /** Its JSON log lines, parsed. */
+  logs(): Record<string, unknown>[];
   /** A request with the admin token unless `token` is given (`null` = no Authorization header). */
   request(path: string, method: string, opts?: { token?: string | null; body?: unknown; rawBody?: string | Uint8Array; headers?: Record<string, string> }): Promise<Response>;
   /** Same, parsed: `{status, body}`. */
@@ -41,13 +43,24 @@ export interface RunningController {
   kill(): Promise<void>;
 }
 
-export interface StartControllerOptions { dataDir?: string; args?: string[]; timeoutMs?: number }
+export interface StartControllerOptions {
+  dataDir?: string;
+  args?: string[];
+  timeoutMs?: number;
+  /** Added to the environment of the process. */
+  env?: Record<string, string>;
+  /**
+   * The admin token to use when the data dir has none: replicas after the first one share the database,
+   * whose admin token the first replica wrote to ITS data dir.
+   */
+  adminToken?: string;
+}
 
 export async function startController(opts: StartControllerOptions = {}): Promise<RunningController> {
   const owned = opts.dataDir === undefined;
   const dataDir = opts.dataDir ?? join(mkdtempSync(join(tmpdir(), 'fustor-ctrl-')), 'data');
   const proc = spawn(FUSTOR_BIN, ['controller', '--data-dir', dataDir, '--port', '0', '--log-format', 'json', ...(opts.args ?? [])], {
-    cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FUSTOR_LOG_LEVEL: process.env.FUSTOR_LOG_LEVEL ?? 'info' },
+    cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FUSTOR_LOG_LEVEL: process.env.FUSTOR_LOG_LEVEL ?? 'info', ...opts.env },
   });
   running.add(proc);
   const w = watchOutput(proc);
@@ -56,7 +69,8 @@ export async function startController(opts: StartControllerOptions = {}): Promis
     return code;
   });
   const url = (await waitForReady(proc, w, /^controller listening on (http:\/\/\S+)$/m, 'controller', opts.timeoutMs ?? 20000))[1];
-  const adminToken = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
+  const tokenFile = join(dataDir, 'admin-token');
+  const adminToken = opts.adminToken !== undefined && !existsSync(tokenFile) ? opts.adminToken : readFileSync(tokenFile, 'utf8').trim();
 
   const request: RunningController['request'] = (path, method, ropts = {}) => {
     const headers: Record<string, string> = { ...ropts.headers };
@@ -76,6 +90,7 @@ export async function startController(opts: StartControllerOptions = {}): Promis
     proc,
     stdout: w.stdout,
     stderr: w.stderr,
+    logs: w.logs,
     request,
     async json(path, method, ropts) {
       const res = await request(path, method, ropts);
@@ -116,8 +131,8 @@ export function runCtl(args: string[], env: Record<string, string> = {}): Promis
 }
 
 /** Run `fustor controller …args` expecting it to fail at startup. */
-export function runControllerExpectingFailure(args: string[]): Promise<CtlResult> {
-  const proc = spawn(FUSTOR_BIN, ['controller', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+export function runControllerExpectingFailure(args: string[], env: Record<string, string> = {}): Promise<CtlResult> {
+  const proc = spawn(FUSTOR_BIN, ['controller', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   running.add(proc);
   let stdout = '';
   let stderr = '';

@@ -1,14 +1,17 @@
 /**
- * `fustor controller [--data-dir DIR] [--host H] [--port N] [--log-format json|pretty] [--git REPO[#branch[:dir]]]` — the control
- * plane (spec 50). Composition root of src/controller. On first start it creates the admin token, writes it
- * to DIR/admin-token (0600) and prints it once; prints `controller listening on http://HOST:PORT` when
- * ready (the real port, also with `--port 0`); exits non-zero with one line on a bad flag or a startup
- * failure; SIGTERM/SIGINT stop cleanly (exit 0).
+ * `fustor controller [--data-dir DIR] [--host H] [--port N] [--log-format json|pretty] [--git REPO[#branch[:dir]]]
+ * [--database postgres://…] [--secret-key-file PATH]` — the control plane (spec 50). Composition root of
+ * src/controller. On first start it creates the admin token, writes it to DIR/admin-token (0600) and prints
+ * it once; prints `controller listening on http://HOST:PORT` when ready (the real port, also with `--port 0`);
+ * exits non-zero with one line on a bad flag or a startup failure; SIGTERM/SIGINT stop cleanly (exit 0).
+ * With `--database` (or FUSTOR_CONTROLLER_DATABASE, which keeps the password out of `ps`) several replicas
+ * share one PostgreSQL database; the URL is only ever shown with its password redacted.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { join } from 'node:path';
 import { createLogger } from '../../kernel/logger.ts';
 import { Controller, ControllerStartError } from '../../controller/controller.ts';
+import { parseDatabaseUrl, redactDatabaseUrl } from '../../controller/store/pg-connect.ts';
 import { fustorHome } from '../profile.ts';
 
 interface ControllerFlags {
@@ -16,6 +19,7 @@ interface ControllerFlags {
   host: string;
   port: number;
   database?: string;
+  secretKeyFile?: string;
   git?: string;
   gitInterval: number;
   logFormat?: 'json' | 'pretty';
@@ -44,7 +48,8 @@ export function registerController(program: Command): Command {
     .option('--data-dir <dir>', 'state directory (database, secret key, admin token); default $FUSTOR_HOME/controller')
     .option('--host <host>', 'address to listen on (use 0.0.0.0 to serve other hosts)', '127.0.0.1')
     .option('--port <n>', `port of the management API (0 = any free port)`, parsePort, DEFAULT_CONTROLLER_PORT)
-    .option('--database <url>', 'PostgreSQL URL for replicas (not available yet)')
+    .option('--database <url>', 'PostgreSQL URL (postgres://USER[:PASSWORD]@HOST[:PORT]/DB): replicas share this database; default $FUSTOR_CONTROLLER_DATABASE, else SQLite in --data-dir')
+    .option('--secret-key-file <path>', 'the key that encrypts Secrets (the same file on every replica); default $FUSTOR_CONTROLLER_SECRET_KEY_FILE, else DIR/secret-key')
     .option('--git <repo[#branch[:dir]]>', 'Git repository as the source of truth of Gateways, Views and Pipes (default branch: the remote HEAD; dir: the root)')
     .option('--git-interval <seconds>', 'how often to fetch the --git branch', parseInterval, 30)
     .addOption(new Option('--log-format <format>', 'log lines as JSON or pretty (default: pretty on a TTY, JSON otherwise)').choices(['json', 'pretty']))
@@ -53,28 +58,43 @@ export function registerController(program: Command): Command {
     });
 }
 
+const nonEmpty = (v: string | undefined): string | undefined => (v === undefined || v === '' ? undefined : v);
+
 function fail(message: string): never {
   process.stderr.write(`fustor: ${message}\n`);
   process.exit(1);
 }
 
 async function runController(flags: ControllerFlags): Promise<void> {
-  if (flags.database !== undefined) fail('--database (PostgreSQL replicas) is not available yet: omit it to use the embedded SQLite store in --data-dir');
   const dataDir = flags.dataDir ?? join(fustorHome(), 'controller');
+  const database = flags.database ?? nonEmpty(process.env.FUSTOR_CONTROLLER_DATABASE);
+  const secretKeyFile = flags.secretKeyFile ?? nonEmpty(process.env.FUSTOR_CONTROLLER_SECRET_KEY_FILE);
+  if (database !== undefined) {
+    try {
+      parseDatabaseUrl(database); // a malformed URL fails before anything touches the data dir
+    } catch (e) {
+      fail((e as Error).message);
+    }
+  }
   const log = createLogger({ format: flags.logFormat ?? 'auto', name: 'controller' });
   let controller: Controller;
   try {
     const git = flags.git === undefined ? undefined : { source: flags.git, intervalSeconds: flags.gitInterval };
-    controller = await Controller.start({ dataDir, host: flags.host, port: flags.port, log, git });
+    controller = await Controller.start({ dataDir, host: flags.host, port: flags.port, log, git, database, secretKeyFile });
   } catch (e) {
     if (e instanceof ControllerStartError) fail(e.message);
+    // FUSTOR_CONTROLLER_LEASE_TTL_SEC and the like: a bad tunable is an operator error, one line.
+    if (e instanceof Error && /^FUSTOR_[A-Z_]+ must be/.test(e.message)) fail(e.message);
     throw e;
   }
   const c = controller;
   if (c.adminToken !== null) {
     process.stdout.write(`admin token (shown once; also written to ${c.adminTokenFile}): ${c.adminToken}\n`);
   }
-  log.info({ url: c.url, dataDir, revision: await c.store.currentRevision() }, 'controller ready');
+  log.info({
+    url: c.url, dataDir, revision: await c.store.currentRevision(), replica: c.replica, leader: c.lease.held(),
+    store: database === undefined ? 'sqlite' : redactDatabaseUrl(database),
+  }, 'controller ready');
 
   let stopping = false;
   const stop = (signal: string) => {

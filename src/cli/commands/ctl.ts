@@ -7,7 +7,9 @@
  *   ctl key create NAME --views v1,v2                                             → only the key
  *   ctl apply -f FILE|DIR [--prune]     → `revision N` (or `revision N (unchanged)`), then `Kind/name action` lines
  *   ctl diff -f FILE|DIR [--prune] [-o text|json]
- *   ctl get KIND [NAME] [-o table|json|yaml]   (KIND: singular/plural, any case; also agents, gateways)
+ *   ctl get KIND [NAME] [-o table|json|yaml]   (KIND: singular/plural, any case: views, pipes, gateways, secrets, querykeys)
+ *   ctl get agents|gateway-members [NAME] [-o …]   enrolled members: NAME STATE REVISION PIPES|VIEWS LAG LAST-SEEN REASON
+ *   ctl get fleet [-o …]                 members by state and kind, desired revision, the partition warning
  *   ctl delete KIND NAME                 → `Kind/name deleted (revision N)`
  *   ctl history [--limit N] [-o table|json]
  *   ctl sync                             → `commit SHA applied (revision N)` / `… already applied …`; a rejected commit: exit 1
@@ -21,7 +23,10 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
-import { normalizeKind, type ApplyResult, type DiffResult, type FieldProblem, type HistoryPage, type StoredResourceView } from '../../protocol/index.ts';
+import {
+  normalizeKind, type AgentInfo, type ApplyResult, type DiffResult, type FieldProblem, type FleetStatus, type GatewayMemberInfo, type HistoryPage, type StoredResourceView,
+} from '../../protocol/index.ts';
+import { componentTable, fleetText, memberDetails, memberTable } from './ctl-fleet.ts';
 
 export const DEFAULT_CONTROLLER_URL = 'http://127.0.0.1:8100';
 
@@ -269,7 +274,7 @@ export function registerCtl(program: Command): Command {
     }));
 
   ctl.command('get <kind> [name]')
-    .description('list resources of a kind (views, pipes, gateways, secrets, querykeys) or enrolled agents/gateways')
+    .description('list resources of a kind (views, pipes, gateways, secrets, querykeys), enrolled members (agents, gateway-members) or the fleet summary (fleet)')
     .addOption(formatOption(['table', 'json', 'yaml'], 'table'))
     .action(run(async (kindArg: string, name: string | undefined, flags: { output: string }, cmd: Command) => {
       await get(client(cmd), kindArg, name, flags.output);
@@ -325,15 +330,23 @@ export function registerCtl(program: Command): Command {
 
 function resourceKind(input: string): string {
   const kind = normalizeKind(input);
-  if (kind === undefined) throw new CtlError(`unknown kind '${input}': use views, pipes, gateways, secrets, querykeys (or agents for get)`);
+  if (kind === undefined) throw new CtlError(`unknown kind '${input}': use views, pipes, gateways, secrets, querykeys (or agents, gateway-members, fleet for get)`);
   return kind;
 }
 
 async function get(c: Client, kindArg: string, name: string | undefined, format: string): Promise<void> {
   const low = kindArg.toLowerCase();
-  if ((low === 'agents' || low === 'agent' || low === 'members') && name === undefined) {
-    const { items } = await c.call<{ items: Json[] }>('GET', '/api/v1/agents');
-    return print(format, items, () => table(['NAME', 'STATE', 'LABELS', 'LAST SEEN'], items.map((a) => [String(a.name), String(a.state), labelText(a.labels as Record<string, string>), String(a.last_seen ?? '-')])));
+  // Enrolled members (fleet health). `gateways` stays the Gateway resources; the enrolled gateways are `gateway-members`.
+  const member = low === 'agents' || low === 'agent' || low === 'members' ? 'agent' : MEMBER_KINDS.has(low) ? 'gateway' : undefined;
+  if (member !== undefined) return getMembers(c, member, name, format);
+  if (low === 'fleet') {
+    const f = await c.call<FleetStatus>('GET', '/api/v1/fleet');
+    return print(format, f, () => {
+      const t = fleetText(f);
+      t.before.forEach(out);
+      table(t.table.header, t.table.rows);
+      t.after.forEach(out);
+    });
   }
   const kind = resourceKind(kindArg);
   if (name !== undefined) {
@@ -342,6 +355,28 @@ async function get(c: Client, kindArg: string, name: string | undefined, format:
   }
   const { items } = await c.call<{ items: StoredResourceView[] }>('GET', `/api/v1/resources/${kind}`);
   print(format, items, () => table(['NAME', 'REVISION', 'SPEC'], items.map((r) => [r.metadata.name, String(r.metadata.revision), summary(r)])));
+}
+
+const MEMBER_KINDS = new Set(['gateway-members', 'gateway-member', 'gatewaymembers', 'gatewaymember']);
+
+async function getMembers(c: Client, kind: 'agent' | 'gateway', name: string | undefined, format: string): Promise<void> {
+  const path = `/api/v1/${kind === 'agent' ? 'agents' : 'gateways'}`;
+  if (name === undefined) {
+    const { items } = await c.call<{ items: (AgentInfo | GatewayMemberInfo)[] }>('GET', path);
+    const t = memberTable(items, kind);
+    return print(format, items, () => table(t.header, t.rows));
+  }
+  const m = await c.call<AgentInfo | GatewayMemberInfo>('GET', `${path}/${encodeURIComponent(name)}`);
+  print(format, m, () => {
+    const t = memberTable([m], kind);
+    table(t.header, t.rows);
+    memberDetails(m).forEach(out);
+    const parts = componentTable(m);
+    if (parts.rows.length > 0) {
+      out('');
+      table(parts.header, parts.rows);
+    }
+  });
 }
 
 /** Wrap an action: CtlError → its lines on stderr and exit code 1. */

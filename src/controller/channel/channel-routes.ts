@@ -20,8 +20,9 @@ const DEFAULT_POLL_WAIT_SEC = 25;
 
 export interface AdmissionOptions { ratePerSec: number; burst: number }
 
-export function channelRoutes(app: ControllerApp, hub: ChannelHub, identity: IdentityService, admission: AdmissionOptions, log: Logger): { dispose(): void } {
+export function channelRoutes(app: ControllerApp, hub: ChannelHub, identity: IdentityService, admission: AdmissionOptions, log: Logger): { dispose(): void; admissionsRefused(): number } {
   const bucket = new TokenBucket(admission.ratePerSec, admission.burst);
+  let refused = 0; // for the metrics (fustor_controller_admissions_refused_total)
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES });
 
   const refuse = (socket: Duplex, status: number, err: FustorError | { code: string; message: string }, extra: Record<string, string> = {}) => {
@@ -37,6 +38,7 @@ export function channelRoutes(app: ControllerApp, hub: ChannelHub, identity: Ide
     if (path !== CHANNEL_PATH && path !== `${CHANNEL_PATH}/`) return refuse(socket, 404, { code: 'NOT_FOUND', message: `no WebSocket endpoint at ${path.slice(0, 200)}: use ${CHANNEL_PATH}` });
     const wait = bucket.take();
     if (wait > 0) {
+      refused++;
       return refuse(socket, 503, { code: 'BUSY', message: `too many channel connections at once; retry after ${wait} s (with jitter)` }, { 'Retry-After': String(wait) });
     }
     identity.authenticate(req.headers.authorization).then(({ member }) => {
@@ -62,6 +64,7 @@ export function channelRoutes(app: ControllerApp, hub: ChannelHub, identity: Ide
   });
 
   return {
+    admissionsRefused: () => refused,
     dispose() {
       app.server.off('upgrade', onUpgrade);
       for (const c of wss.clients) c.terminate();

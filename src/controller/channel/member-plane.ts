@@ -1,8 +1,10 @@
 /**
- * Composition of the member plane (identity + channel) for the controller: the signing key in the data
- * dir, the member store, the identity service, the channel hub, and their routes. Tunables come from the
- * options or the environment (FUSTOR_CONTROLLER_CREDENTIAL_TTL_SEC, FUSTOR_CONTROLLER_HEARTBEAT_SEC,
- * FUSTOR_CONTROLLER_ADMISSION_RATE, FUSTOR_CONTROLLER_ADMISSION_BURST, FUSTOR_CONTROLLER_WATCH_MS).
+ * Composition of the member plane (identity + channel + monitoring) for the controller: the signing key (in
+ * the data dir, or in the database for PostgreSQL replicas), the member store (SQLite or PostgreSQL, like
+ * the resource store), the identity service, the channel hub, the fleet monitor, and their
+ * routes. Tunables come from the options or the environment (FUSTOR_CONTROLLER_CREDENTIAL_TTL_SEC,
+ * FUSTOR_CONTROLLER_HEARTBEAT_SEC, FUSTOR_CONTROLLER_ADMISSION_RATE, FUSTOR_CONTROLLER_ADMISSION_BURST,
+ * FUSTOR_CONTROLLER_WATCH_MS).
  */
 import { join } from 'node:path';
 import type { Logger } from '../../kernel/logger.ts';
@@ -10,8 +12,13 @@ import { secretAad } from '../resources/plan.ts';
 import type { ControllerApp } from '../http/app.ts';
 import { CREDENTIAL_ISSUER, IdentityService } from '../identity/identity-service.ts';
 import { identityRoutes } from '../identity/identity-routes.ts';
-import { SqliteMemberStore } from '../identity/member-store.ts';
-import { loadOrCreateSigningKey } from '../identity/signing-key.ts';
+import { SqliteMemberStore, type MemberStore } from '../identity/member-store.ts';
+import { PgMemberStore } from '../identity/pg-member-store.ts';
+import { loadOrCreateSharedSigningKey, loadOrCreateSigningKey } from '../identity/signing-key.ts';
+import { FleetMonitor } from '../monitoring/fleet-monitor.ts';
+import { ControllerMetrics } from '../monitoring/metrics.ts';
+import { monitoringRoutes } from '../monitoring/routes.ts';
+import type { Sql } from '../store/pg-connect.ts';
 import type { ControllerStore } from '../store/store.ts';
 import { channelRoutes } from './channel-routes.ts';
 import { ChannelHub } from './hub.ts';
@@ -54,10 +61,18 @@ export interface MemberPlane {
 
 export async function createMemberPlane(opts: {
   dataDir: string; store: ControllerStore; open: (sealed: string, aad: string) => string; log: Logger; options?: Partial<MemberPlaneOptions>;
+  /**
+   * PostgreSQL replicas: members live in the shared database (the PgStore's pool) and so does the signing
+   * key, sealed with the secret box, so that every replica signs with the same key (identity/signing-key.ts).
+   */
+  postgres?: { sql: Sql; seal: (plaintext: string, aad: string) => string };
 }): Promise<MemberPlane> {
   const o = { ...memberPlaneOptionsFromEnv(), ...opts.options };
-  const key = await loadOrCreateSigningKey(join(opts.dataDir, 'signing-key.json'));
-  const members = new SqliteMemberStore(join(opts.dataDir, 'controller.db'));
+  const pg = opts.postgres;
+  const key = pg === undefined
+    ? await loadOrCreateSigningKey(join(opts.dataDir, 'signing-key.json'))
+    : await loadOrCreateSharedSigningKey(opts.store, { seal: pg.seal, open: opts.open });
+  const members: MemberStore = pg === undefined ? new SqliteMemberStore(join(opts.dataDir, 'controller.db')) : new PgMemberStore(pg.sql);
   const identity = new IdentityService(members, key, { credentialTtlSec: o.credentialTtlSec });
   let url = '';
   const hub = new ChannelHub(opts.store, members, identity, {
@@ -66,19 +81,25 @@ export async function createMemberPlane(opts: {
     trust: () => ({ issuer: CREDENTIAL_ISSUER, jwks_url: `${url}/api/v1/jwks` }),
     openSecret: (name, sealed) => JSON.parse(opts.open(sealed, secretAad(name))) as Record<string, string>,
   }, opts.log);
-  let routes: { dispose(): void } | undefined;
+  let routes: { dispose(): void; admissionsRefused(): number } | undefined;
+  // Monitoring reads the same member rows the channel writes (fleet health, spec 50 "Monitoring").
+  const monitor = new FleetMonitor(members, opts.store, { heartbeatSec: o.heartbeatSec, isConnected: (id) => hub.isConnected(id) });
+  const metrics = new ControllerMetrics({
+    monitor, currentRevision: () => opts.store.currentRevision(), channelConnections: () => hub.connectedCount(), admissionsRefused: () => routes?.admissionsRefused() ?? 0,
+  });
   return {
     identity,
     hub,
     install(app) {
       identityRoutes(app, identity);
       routes = channelRoutes(app, hub, identity, { ratePerSec: o.admissionRatePerSec, burst: o.admissionBurst }, opts.log);
+      monitoringRoutes(app, monitor, metrics);
     },
     setUrl(u) { url = u; },
     async dispose() {
       hub.dispose();
       routes?.dispose();
-      members.dispose();
+      await members.dispose();
     },
   };
 }

@@ -25,8 +25,11 @@ export class SecretBox {
     this.keyId = createHash('sha256').update(key).digest('hex').slice(0, 16);
   }
 
-  /** Read `file`, or create it with a fresh random key when `create` is true and it does not exist. */
-  static loadOrCreate(file: string, create: boolean): SecretBox {
+  /**
+   * Read `file`, or create it with a fresh random key when `create` is true and it does not exist. `fix`
+   * ends the message of a missing file (what the operator should do).
+   */
+  static loadOrCreate(file: string, create: boolean, fix = 'restore the file from a backup of the data dir'): SecretBox {
     let text: string | undefined;
     try {
       text = readFileSync(file, 'utf8');
@@ -34,10 +37,14 @@ export class SecretBox {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new SecretKeyError(`cannot read ${file}: ${(e as Error).message}`);
     }
     if (text === undefined) {
-      if (!create) throw new SecretKeyError(`${file} is missing but the database was written with it (Secrets are encrypted under it): restore the file from a backup of the data dir`);
+      if (!create) throw new SecretKeyError(`${file} is missing but the database was written with it (Secrets are encrypted under it): ${fix}`);
       const key = randomBytes(32);
-      writeFileSync(file, `${key.toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
-      chmodSync(file, 0o600);
+      try {
+        writeFileSync(file, `${key.toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
+        chmodSync(file, 0o600);
+      } catch (e) {
+        throw new SecretKeyError(`cannot create the secret key ${file}: ${(e as Error).message}`);
+      }
       return new SecretBox(key);
     }
     const key = Buffer.from(text.trim(), 'base64');

@@ -4,6 +4,11 @@
  * differs from the last applied commit it applies the commit's YAML documents as ONE revision with prune
  * (actor `git:<short sha>`). An invalid commit changes nothing: the last good revision stays and the failure
  * is kept in the status (`GET /api/v1/gitops`) and logged. Syncs never overlap.
+ *
+ * With controller replicas only the holder of the reconciler lease syncs on its own (start, interval): the
+ * controller calls `lead` when it gains the lease and `stopTimer` when it loses it, and those syncs write
+ * with the lease fence, so a replica that lost the lease mid-sync writes nothing. `POST /sync` is an
+ * operator's explicit request and runs on whichever replica receives it (writes are serialised by the store).
  */
 import { parseAllDocuments } from 'yaml';
 import { FustorError } from '../../kernel/errors.ts';
@@ -11,7 +16,7 @@ import type { Logger } from '../../kernel/logger.ts';
 import type { FieldProblem } from '../../protocol/index.ts';
 import { toWrites } from '../resources/plan.ts';
 import { validateDocuments } from '../resources/validate.ts';
-import type { ControllerStore } from '../store/store.ts';
+import { LeaseLostError, type ControllerStore, type LeaseFence } from '../store/store.ts';
 import { planGitCommit } from './apply.ts';
 import { GitError, GitMirror, type GitFile } from './git.ts';
 import { describeSource, type GitSource } from './source.ts';
@@ -59,6 +64,8 @@ export class GitOps {
     private readonly mirror: GitMirror,
     private readonly store: ControllerStore,
     private readonly log: Logger,
+    /** The lease fence of this replica's automatic syncs (undefined: a single controller, no fence). */
+    private readonly fence: () => LeaseFence | undefined,
   ) {
     this.status = {
       repo: source.repo, branch: source.branch, dir: source.dir,
@@ -67,19 +74,30 @@ export class GitOps {
   }
 
   /** Open the mirror under `gitDir` and resolve the branch; a GitError here is a startup failure. */
-  static async open(source: GitSource, gitDir: string, store: ControllerStore, log: Logger): Promise<GitOps> {
+  static async open(source: GitSource, gitDir: string, store: ControllerStore, log: Logger, opts: { fence?: () => LeaseFence | undefined } = {}): Promise<GitOps> {
     const mirror = await GitMirror.open(gitDir, source.repo);
     const branch = source.branch ?? await mirror.defaultBranch();
-    const g = new GitOps({ ...source, branch }, mirror, store, log);
-    const saved = await store.getMeta(META_KEY);
-    if (saved !== undefined) {
-      const s = JSON.parse(saved) as { source: string; commit: string; revision: number | null };
-      if (s.source === g.describe()) {
-        g.status.last_applied_commit = s.commit;
-        g.status.last_applied_revision = s.revision;
-      }
-    }
+    const g = new GitOps({ ...source, branch }, mirror, store, log, opts.fence ?? (() => undefined));
+    await g.loadApplied();
     return g;
+  }
+
+  /** The last applied commit as recorded in the store (by this or by a previous leader). */
+  private async loadApplied(): Promise<void> {
+    const saved = await this.store.getMeta(META_KEY);
+    if (saved === undefined) return;
+    const s = JSON.parse(saved) as { source: string; commit: string; revision: number | null };
+    if (s.source === this.describe()) {
+      this.status.last_applied_commit = s.commit;
+      this.status.last_applied_revision = s.revision;
+    }
+  }
+
+  /** This replica became the lease holder: take over where the previous leader got, sync now, then every interval. */
+  async lead(intervalSeconds: number): Promise<SyncOutcome> {
+    this.startTimer(intervalSeconds);
+    await this.loadApplied();
+    return this.sync('lease');
   }
 
   /** `REPO#branch[:dir]`. */
@@ -92,8 +110,16 @@ export class GitOps {
   }
 
   startTimer(intervalSeconds: number): void {
-    this.timer = setInterval(() => void this.sync('interval'), intervalSeconds * 1000);
+    if (this.timer !== undefined || this.disposed) return;
+    // A store failure (e.g. the database restarting) must not become an unhandled rejection: log, retry next tick.
+    this.timer = setInterval(() => void this.sync('interval').catch((e: unknown) => this.log.error({ err: e }, 'gitops: sync failed')), intervalSeconds * 1000);
     this.timer.unref();
+  }
+
+  /** The lease was lost: no more automatic syncs (a sync in flight is fenced by the store). */
+  stopTimer(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
   }
 
   /** Fetch and, when the head moved (or the last attempt failed), apply. Serialised. */
@@ -129,11 +155,12 @@ export class GitOps {
       const { docs: valid, problems } = validateDocuments(docs.values);
       if (problems.length > 0) throw invalidCommit(problems, docs.origins);
       const actor = `git:${shortSha(commit)}`;
+      const fence = trigger === 'api' ? undefined : this.fence();
       const res = await this.store.mutate(actor, (state) => {
         const plan = planGitCommit(valid, state);
         if (plan.problems.length > 0) throw invalidCommit(plan.problems, docs.origins);
         return { writes: toWrites(plan.changes), value: plan.changes };
-      });
+      }, { fence });
       const revision = res.revision ?? res.currentRevision;
       this.status.last_applied_commit = commit;
       this.status.last_applied_revision = revision;
@@ -143,6 +170,10 @@ export class GitOps {
       this.log.info({ commit, revision: res.revision, changed, trigger }, `gitops: applied commit ${shortSha(commit)}`);
       return this.outcome('applied', commit, res.revision);
     } catch (e) {
+      if (e instanceof LeaseLostError) {
+        this.log.warn({ commit, trigger }, `gitops: commit ${shortSha(commit)} not applied here: this replica lost the reconciler lease (the new leader applies it)`);
+        return this.outcome('failed', commit, null);
+      }
       if (e instanceof InvalidCommit) this.fail(commit, e.message, e.details, trigger);
       else if (e instanceof GitError) this.fail(commit, `cannot read commit ${shortSha(commit)}: ${e.message}`, [], trigger);
       else throw e;

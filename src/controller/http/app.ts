@@ -14,7 +14,7 @@ import type { ControllerStore } from '../store/store.ts';
 import { installAuth } from './auth.ts';
 import { installErrorHandling, sendError } from './errors.ts';
 import { resourceRoutes } from './resource-routes.ts';
-import { statusRoutes } from './status-routes.ts';
+import { statusRoutes, type ReplicaHealth } from './status-routes.ts';
 import { tokenRoutes } from './token-routes.ts';
 
 export type ControllerApp = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>;
@@ -28,6 +28,8 @@ export interface ControllerAppOptions {
   bodyLimit: number;
   /** Optional features (GitOps) adding routes and hooks; installed before the core routes. */
   extensions?: ReadonlyArray<(app: ControllerApp) => void>;
+  /** Which replica answers and whether it leads (added to `GET /healthz`). */
+  health?: () => ReplicaHealth;
 }
 
 const MAX_PARAM_LENGTH = 256;
@@ -60,7 +62,7 @@ export async function createControllerApp(opts: ControllerAppOptions): Promise<C
     },
   });
   for (const extend of opts.extensions ?? []) extend(app);
-  statusRoutes(app, opts.store);
+  statusRoutes(app, opts.store, opts.health);
   resourceRoutes(app, opts.resources);
   tokenRoutes(app, opts.tokens, opts.resources);
   await app.ready();

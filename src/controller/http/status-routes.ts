@@ -1,15 +1,18 @@
-/** Health, the OpenAPI document, the audit log and the fleet lists. */
-import { AgentList, ControllerHealth, ErrorBody, GatewayMemberList, HistoryPage, HistoryQuery } from '../../protocol/index.ts';
+/** Health, the OpenAPI document and the audit log. The fleet lists are monitoring's (src/controller/monitoring/routes.ts). */
+import { ControllerHealth, ErrorBody, HistoryPage, HistoryQuery } from '../../protocol/index.ts';
 import type { ControllerStore } from '../store/store.ts';
 import type { ControllerApp } from './app.ts';
 
 const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody };
 
-export function statusRoutes(app: ControllerApp, store: ControllerStore): void {
+/** The replica fields of `GET /healthz` (ControllerHealth). */
+export type ReplicaHealth = Required<Pick<ControllerHealth, 'replica' | 'leader' | 'leader_replica' | 'store'>>;
+
+export function statusRoutes(app: ControllerApp, store: ControllerStore, health?: () => ReplicaHealth): void {
   app.get('/healthz', {
     config: { role: 'public' },
-    schema: { tags: ['status'], summary: 'Liveness (no token needed)', response: { 200: ControllerHealth } },
-  }, async () => ({ status: 'ok' as const, revision: await store.currentRevision() }));
+    schema: { tags: ['status'], summary: 'Liveness (no token needed); with replicas: which one answers and whether it leads', response: { 200: ControllerHealth } },
+  }, async (): Promise<ControllerHealth> => ({ status: 'ok' as const, revision: await store.currentRevision(), ...health?.() }));
 
   app.get('/api/v1/openapi.json', {
     schema: { tags: ['status'], summary: 'This OpenAPI 3 document' },
@@ -23,16 +26,4 @@ export function statusRoutes(app: ControllerApp, store: ControllerStore): void {
     const last = items.at(-1);
     return items.length === limit && last !== undefined ? { items, next_before: last.id } : { items };
   });
-
-  app.get('/api/v1/agents', {
-    schema: { tags: ['fleet'], summary: 'Enrolled agents', response: { 200: AgentList, ...errors } },
-  }, async () => ({
-    items: (await store.listAgents()).map((a) => ({ name: a.name, labels: a.labels, state: a.state, enrolled_at: a.enrolledAt, last_seen: a.lastSeen })),
-  }));
-
-  app.get('/api/v1/gateways', {
-    schema: { tags: ['fleet'], summary: 'Enrolled gateways (members, not Gateway resources)', response: { 200: GatewayMemberList, ...errors } },
-  }, async () => ({
-    items: (await store.listGatewayMembers()).map((g) => ({ name: g.name, labels: g.labels, state: g.state, url: g.url, enrolled_at: g.enrolledAt, last_seen: g.lastSeen })),
-  }));
 }

@@ -1,5 +1,5 @@
 /**
- * Storage of enrolled members (agents, gateways). Async interface (PostgreSQL later); the SQLite
+ * Storage of enrolled members (agents, gateways). Async interface (PostgreSQL: pg-member-store.ts); the SQLite
  * implementation uses its own connection to the controller database (WAL; writes serialised by
  * `BEGIN IMMEDIATE`), so it needs nothing from the resource store but the file. Enrollment consumes one use
  * of the token and records the member in ONE transaction: a refused enrollment never costs a use.
@@ -20,7 +20,12 @@ export interface MemberRecord {
   enrolledAt: string;
   revokedAt: string | null;
   lastSeen: string | null;
+  /** JSON of the member's last `report` frame (null before the first); health is computed from it at read time. */
+  lastReport: string | null;
 }
+
+/** What `recordReport` stores: the state the report implies on its own, the report as JSON, its arrival time. */
+export interface ReportRecord { state: string; report: string; now: number }
 
 export interface EnrollmentTokenRow { id: string; kind: MemberKind; labels: Labels; usesLeft: number; hash: string; expiresAt: string; revokedAt: string | null }
 
@@ -38,14 +43,26 @@ export interface MemberStore extends Disposable {
   revoke(id: string, now: number): Promise<MemberRecord | undefined>;
   /** Records a proof id; false when it was already used (replay). Forgets expired ids. */
   useProof(jti: string, memberId: string, expiresAtSec: number, nowSec: number): Promise<boolean>;
-  touch(id: string, state: string, now: number): Promise<void>;
+  /**
+   * Stores the member's last report: last_seen = now, last_report = report, state = rec.state (stays
+   * 'revoked' once revoked). One row write per report (the fleet tables are not touched: `members` is the
+   * source of truth for monitoring). Unknown ids are ignored.
+   */
+  recordReport(id: string, rec: ReportRecord): Promise<void>;
+  /**
+   * A cheap value that changes whenever a member is enrolled or revoked — by this process or by another
+   * controller replica on the same database. The channel hub polls it with the revision, so manifests and
+   * open channels follow member changes made anywhere. Reports do not change it (they do not change manifests).
+   */
+  changeMarker(): Promise<string>;
 }
 
-interface Row { id: string; kind: string; name: string; labels: string; public_jwk: string; jkt: string; state: string; enrolled_at: string; revoked_at: string | null; last_seen: string | null }
+interface Row { id: string; kind: string; name: string; labels: string; public_jwk: string; jkt: string; state: string; enrolled_at: string; revoked_at: string | null; last_seen: string | null; last_report: string | null }
 
 const toMember = (r: Row): MemberRecord => ({
   id: r.id, kind: r.kind as MemberKind, name: r.name, labels: JSON.parse(r.labels) as Labels, publicJwk: JSON.parse(r.public_jwk) as MemberPublicKey,
   jkt: r.jkt, state: r.state, enrolledAt: r.enrolled_at, revokedAt: r.revoked_at, lastSeen: r.last_seen,
+  lastReport: r.last_report ?? null,
 });
 
 export class SqliteMemberStore implements MemberStore {
@@ -77,7 +94,7 @@ export class SqliteMemberStore implements MemberStore {
       this.db.prepare('UPDATE enrollment_tokens SET uses_left = uses_left - 1 WHERE id = ?').run(tokenId);
       this.db.prepare(`INSERT INTO members (id, kind, name, labels, public_jwk, jkt, state, enrolled_at, enrollment_token)
         VALUES (?, ?, ?, ?, ?, ?, 'enrolled', ?, ?)`).run(id, m.kind, name, tok.labels, JSON.stringify(m.publicJwk), m.jkt, time, tokenId);
-      // The fleet tables (GET /agents, /gateways; diff "touches") list members by name.
+      // The fleet tables (diff "touches", planning) list members by name; monitoring reads `members`.
       const fleet = m.kind === 'agent' ? 'agents' : 'gateway_members';
       this.db.prepare(`INSERT INTO ${fleet} (name, labels, state, enrolled_at) VALUES (?, ?, 'enrolled', ?)
         ON CONFLICT (name) DO UPDATE SET labels = excluded.labels, state = excluded.state, enrolled_at = excluded.enrolled_at`).run(name, tok.labels, time);
@@ -126,10 +143,15 @@ export class SqliteMemberStore implements MemberStore {
     return run.immediate();
   }
 
-  async touch(id: string, state: string, now: number): Promise<void> {
-    const time = new Date(now).toISOString();
-    const r = this.db.prepare("UPDATE members SET last_seen = ?, state = CASE WHEN revoked_at IS NULL THEN ? ELSE 'revoked' END WHERE id = ? RETURNING kind, name, state").get(time, state, id) as { kind: string; name: string; state: string } | undefined;
-    if (r !== undefined) this.db.prepare(`UPDATE ${r.kind === 'agent' ? 'agents' : 'gateway_members'} SET last_seen = ?, state = ? WHERE name = ?`).run(time, r.state, r.name);
+  async recordReport(id: string, rec: ReportRecord): Promise<void> {
+    this.db.prepare("UPDATE members SET last_seen = ?, last_report = ?, state = CASE WHEN revoked_at IS NULL THEN ? ELSE 'revoked' END WHERE id = ?")
+      .run(new Date(rec.now).toISOString(), rec.report, rec.state, id);
+  }
+
+  async changeMarker(): Promise<string> {
+    const r = this.db.prepare('SELECT COUNT(*) AS n, COUNT(revoked_at) AS r, MAX(enrolled_at) AS e, MAX(revoked_at) AS x FROM members').get() as
+      { n: number; r: number; e: string | null; x: string | null };
+    return `${r.n}:${r.r}:${r.e ?? ''}:${r.x ?? ''}`;
   }
 
   dispose(): void {

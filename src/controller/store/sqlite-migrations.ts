@@ -3,6 +3,7 @@
  * start and recorded in `schema_migrations`. Never edit a released migration; append a new one.
  */
 import { IDENTITY_MIGRATION } from '../identity/migration.ts';
+import { MONITORING_MIGRATION } from '../monitoring/migration.ts';
 
 export interface Migration { version: number; name: string; sql: string }
 
@@ -80,4 +81,5 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
     `,
   },
   IDENTITY_MIGRATION,
+  MONITORING_MIGRATION,
 ];

@@ -7,21 +7,18 @@
 import Database from 'better-sqlite3';
 import type { AuditEntry, Labels, ResourceDocument, ResourceKind } from '../../protocol/index.ts';
 import { SQLITE_MIGRATIONS, type Migration } from './sqlite-migrations.ts';
-import type {
-  AgentRecord, ControllerStore, EnrollmentTokenRecord, GatewayMemberRecord, MutationPlan, MutationResult,
-  OperatorTokenRecord, StateSnapshot, StoredResource,
+import {
+  StoreError,
+  type AgentRecord, type ControllerStore, type EnrollmentTokenRecord, type GatewayMemberRecord, type MutationPlan, type MutationResult,
+  type OperatorTokenRecord, type StateSnapshot, type StoredResource,
 } from './store.ts';
 
 interface ResourceRow { kind: string; name: string; doc: string; sealed: string | null; hash: string; revision: number; created_revision: number; updated_at: string }
 interface AuditRow { id: number; revision: number | null; actor: string; time: string; action: string; kind: string; name: string; before_hash: string | null; after_hash: string | null }
 interface MemberRow { name: string; labels: string; state: string; enrolled_at: string; last_seen: string | null; url?: string | null }
 
-export class StoreError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'StoreError';
-  }
-}
+// Defined with the interface (PostgreSQL raises it too); re-exported for existing importers.
+export { StoreError };
 
 const now = () => new Date().toISOString();
 
@@ -74,6 +71,7 @@ export class SqliteStore implements ControllerStore {
     return row === undefined ? undefined : toResource(row);
   }
 
+  // No fence (MutateOptions) here: an embedded store has one controller, which always holds every lease.
   async mutate<T>(actor: string, plan: (state: StateSnapshot) => MutationPlan<T>): Promise<MutationResult<T>> {
     const run = this.db.transaction((): MutationResult<T> => {
       const state: StateSnapshot = {
@@ -155,6 +153,11 @@ export class SqliteStore implements ControllerStore {
 
   async setMeta(key: string, value: string): Promise<void> {
     this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
+  }
+
+  async claimMeta(key: string, value: string): Promise<string> {
+    this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING').run(key, value);
+    return (this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string }).value;
   }
 
   dispose(): void {
