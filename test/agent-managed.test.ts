@@ -78,6 +78,13 @@ test('two agents enrolled by label run the selected pipe; a change restarts only
     assert.equal(m.revision, rev2, 'still running the last good revision');
     assert.equal((await a1.pipe('m1p'))?.startedAt, good?.startedAt, 'the last good pipe keeps running, not restarted');
     assert.match(a1.stdout(), /manifest refused; the last good one keeps running/);
+    // The controller sees the rejection: FAILED with the agent's error, still running rev2.
+    const seen = await eventually(async () => {
+      const r = await c.json('/api/v1/agents/m1-a', 'GET');
+      return r.body.apply_status === 'FAILED' && r.body;
+    }, 20000, 'controller sees FAILED');
+    assert.match(String(seen.apply_error), /is not a directory on this host/);
+    assert.equal(seen.running_revision, rev2);
   } finally {
     await a1.stop();
     await a2.stop();
@@ -106,6 +113,13 @@ test('an agent receives only its own pipes and secrets; its identity and manifes
       assert.equal(statSync(join(sa, f)).mode & 0o777, 0o600, f);
     }
     assert.deepEqual((await a.status()).pipes.map((p) => p.pipeId), ['spa']);
+    // The agent's own credential opens nothing of the management API (no other manifest, no Secret).
+    const cred = readFileSync(join(sa, 'identity', 'credential'), 'utf8').trim();
+    for (const path of ['/api/v1/resources/Secret/sec-b', '/api/v1/resources/Pipe', '/api/v1/agents', '/api/v1/history']) {
+      const res = await c.json(path, 'GET', { token: cred });
+      assert.ok(res.status === 401 || res.status === 403, `${path}: ${res.status}`);
+      assert.doesNotMatch(JSON.stringify(res.body), /bravo-secret-value/);
+    }
     await eventually(async () => (await b.status()).pipes.map((p) => p.pipeId).join() === 'spb', 20000, 'b runs its pipe');
   } finally {
     await a.stop();
@@ -171,4 +185,11 @@ test('enrollment: a used one-time token is refused with one line; a revoked agen
   } finally {
     await again.stop();
   }
+});
+
+test('examples/managed (used by the README) is a valid set of resources', async () => {
+  const r = await c.ctl(['diff', '-f', join(process.cwd(), 'examples', 'managed')]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /Gateway\/gw1/);
+  assert.match(r.stdout, /Pipe\/lab-uploads/);
 });

@@ -18,6 +18,7 @@ import type { Job, PipeInfo } from '../protocol/index.ts';
 import { diffConfig, type ConfigDiff } from './config/diff-config.ts';
 import { KeyIndex, type KeyGrant } from './config/key-index.ts';
 import type { ResolvedConfig, ResolvedPipe } from './config/resolved-config.ts';
+import type { AuthSource, CredentialVerifier } from './http/auth.ts';
 import { ListenError, ReceiverListeners, openListener, type Listener } from './http/listeners.ts';
 import { createMetrics, type MetricsSource } from './http/metrics.ts';
 import { IngestService, type PipeDirectory } from './pipes/ingest-service.ts';
@@ -32,6 +33,8 @@ export interface GatewayOptions {
   /** CLI overrides of the main listener. */
   host?: string;
   port?: number;
+  /** Managed mode: verifies the credentials agents present (the manifest in `config.access` says what they may do). */
+  credentials?: CredentialVerifier;
 }
 
 export interface ScopeReadiness { pipe_id: string; scope: string; ready: boolean; reason: string | null; leader: string | null }
@@ -40,7 +43,7 @@ export interface ViewReadiness { ready: boolean; reason: string | null; kind: st
 const TICK_MS = 500;
 const REASON_NO_LEADER = 'no active leader session';
 
-export class Gateway implements PipeDirectory, MetricsSource {
+export class Gateway implements PipeDirectory, MetricsSource, AuthSource {
   readonly ingest: IngestService;
   readonly metrics: Registry;
   private current: ResolvedConfig;
@@ -108,6 +111,10 @@ export class Gateway implements PipeDirectory, MetricsSource {
 
   keys(): KeyIndex {
     return this.keyIndex;
+  }
+
+  credentials(): CredentialVerifier | null {
+    return this.opts.credentials ?? null;
   }
 
   view(id: string): ViewDriver | undefined {
@@ -200,7 +207,8 @@ export class Gateway implements PipeDirectory, MetricsSource {
     return driver === undefined ? [] : [...this.running.values()].filter((p) => p.viewDrivers().includes(driver));
   }
 
-  private sessionsFeeding(viewId: string): Session[] {
+  /** Live sessions of the pipes feeding a view. */
+  sessionsFeeding(viewId: string): Session[] {
     const pipes = new Set(this.feeding(viewId).map((p) => p.id));
     return this.ingest.registry.live().filter((s) => pipes.has(s.pipeId));
   }
@@ -274,7 +282,7 @@ export class Gateway implements PipeDirectory, MetricsSource {
 
     this.keyIndex = KeyIndex.build(next);
     for (const s of this.ingest.registry.live()) {
-      if (this.keyIndex.lookup(s.key)?.pipe?.pipeId !== s.pipeId) this.ingest.registry.terminate(s.id, 'key revoked');
+      if (!this.keyIndex.allows(s)) this.ingest.registry.terminate(s.id, s.memberId === null ? 'key revoked' : 'access revoked');
     }
 
     if (diff.global.includes('sessionCleanupInterval')) this.restartSweep();

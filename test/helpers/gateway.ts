@@ -8,6 +8,9 @@
  *   await agent.push(snapshotBatch([dirRow('/a'), fileRow('/a/f.txt')], { isEnd: true }));
  *   const res = await gw.get('/api/v1/views/demo/tree');   // demo query key by default
  *   await gw.stop();
+ *
+ * Managed mode: `startManagedGateway({controller: url, stateDir, token, name})` runs
+ * `fustor fusion --controller URL --state-dir DIR …` (no config directory; the state dir is the caller's).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, readdirSync, unlinkSync } from 'node:fs';
@@ -177,8 +180,11 @@ export function writeConfig(dir: string, config: ConfigObject | string, multiFil
   writeFileSync(join(dir, 'fusion.yaml'), stringify(config));
 }
 
-function spawnGateway(dir: string, args: string[]): ChildProcess {
-  const proc = spawn(FUSTOR_BIN, ['fusion', '--config', dir, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FUSTOR_LOG_LEVEL: process.env.FUSTOR_LOG_LEVEL ?? 'info' } });
+/** `fustor fusion [--config DIR] …args` (no `--config` when `dir` is null: managed mode). */
+function spawnGateway(dir: string | null, args: string[], env: Record<string, string> = {}): ChildProcess {
+  const proc = spawn(FUSTOR_BIN, ['fusion', ...(dir === null ? [] : ['--config', dir]), ...args], {
+    cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FUSTOR_LOG_LEVEL: process.env.FUSTOR_LOG_LEVEL ?? 'info', ...env },
+  });
   running.add(proc);
   proc.on('exit', () => running.delete(proc));
   return proc;
@@ -189,9 +195,50 @@ export async function startGateway(config: ConfigObject | string, opts: StartOpt
   const dir = mkdtempSync(join(tmpdir(), 'fustor-gw-'));
   writeConfig(dir, config, opts.multiFile === true);
   const proc = spawnGateway(dir, ['--port', String(opts.port ?? 0), '--log-format', 'json', ...(opts.args ?? [])]);
+  return attachGateway(proc, dir, true, opts.timeoutMs);
+}
+
+export interface ManagedStartOptions {
+  controller: string;
+  /** Where identity, manifest cache and keys live; kept by `stop()` so a restart finds them. */
+  stateDir: string;
+  token?: string;
+  name?: string;
+  args?: string[];
+  port?: number;
+  env?: Record<string, string>;
+  timeoutMs?: number;
+}
+
+/**
+ * Start a managed gateway (`fustor fusion --controller URL --state-dir DIR [--token T] [--name N]`).
+ * Resolves once it printed its listening line; `memberLine` is its `managed by … as gateway NAME` line.
+ */
+export async function startManagedGateway(opts: ManagedStartOptions): Promise<RunningGateway & { memberLine: string }> {
+  const args = ['--controller', opts.controller, '--state-dir', opts.stateDir, '--port', String(opts.port ?? 0), '--host', '127.0.0.1', '--log-format', 'json'];
+  if (opts.token !== undefined) args.push('--token', opts.token);
+  if (opts.name !== undefined) args.push('--name', opts.name);
+  const proc = spawnGateway(null, [...args, ...(opts.args ?? [])], opts.env);
+  const gw = await attachGateway(proc, opts.stateDir, false, opts.timeoutMs);
+  const memberLine = /^managed by .*$/m.exec(gw.stdout())?.[0] ?? '';
+  return { ...gw, memberLine };
+}
+
+/** Run `fustor fusion …args` without a config directory, expecting it to fail at startup. */
+export async function runFusionExpectingFailure(args: string[], opts: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const proc = spawnGateway(null, args, opts.env);
+  const w = watchOutput(proc);
+  const timer = setTimeout(() => proc.kill('SIGKILL'), opts.timeoutMs ?? 20000);
+  const code = await w.exited;
+  clearTimeout(timer);
+  return { code, stdout: w.stdout(), stderr: w.stderr() };
+}
+
+/** Wait for the ready line of a spawned gateway and wrap it. `ownsDir`: `stop()` removes `dir`. */
+async function attachGateway(proc: ChildProcess, dir: string, ownsDir: boolean, timeoutMs = 20000): Promise<RunningGateway> {
   const w = watchOutput(proc);
   const exited = w.exited;
-  const url = (await waitForReady(proc, w, /^fusion listening on (http:\/\/\S+)$/m, 'gateway', opts.timeoutMs ?? 20000))[1];
+  const url = (await waitForReady(proc, w, /^fusion listening on (http:\/\/\S+)$/m, 'gateway', timeoutMs))[1];
 
   const logs = w.logs;
   const waitForLog = async (predicate: (rec: Record<string, unknown>) => boolean, timeoutMs = 10000, from = 0) => {
@@ -237,7 +284,7 @@ export async function startGateway(config: ConfigObject | string, opts: StartOpt
       const killer = setTimeout(() => proc.kill('SIGKILL'), 10000);
       const code = await exited;
       clearTimeout(killer);
-      rmSync(dir, { recursive: true, force: true });
+      if (ownsDir) rmSync(dir, { recursive: true, force: true });
       return code;
     },
   };

@@ -4,22 +4,50 @@
  * Prints `fusion listening on http://HOST:PORT` when ready (the real port, also with `--port 0`); exits
  * non-zero with one line on a bad flag, bad config or a busy port; SIGHUP reloads; SIGTERM/SIGINT stop
  * cleanly (exit 0).
+ *
+ * `fustor fusion --controller URL [--token T] [--name N] [--advertise-url URL] [--state-dir DIR] [--host H]
+ * [--port N]` — the managed gateway (spec 50): enrolls with the enrollment token on first start (identity,
+ * manifest cache and the controller's public keys live in STATE_DIR, default `$FUSTOR_HOME/fusion`), then
+ * runs what the controller's manifests say; starts from the cached manifest when the controller is down.
+ * Prints `managed by URL as gateway NAME`, then the same ready line as standalone. A revoked gateway exits 1.
+ * FUSTOR_MEMBER_RECONNECT_MAX_MS caps the channel's reconnect backoff (default 30 s).
  */
+import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { createLogger, type Logger } from '../../kernel/logger.ts';
+import { MemberStartError } from '../../kernel/member/managed-member.ts';
+import { FUSTOR_VERSION } from '../../kernel/version.ts';
 import { ConfigError, loadConfigDir } from '../../fusion/config/load-config.ts';
 import { Gateway } from '../../fusion/gateway.ts';
 import { ListenError } from '../../fusion/http/listeners.ts';
+import { ManagedGateway } from '../../fusion/managed/managed-gateway.ts';
 import type { ConfigDiff } from '../../fusion/config/diff-config.ts';
+import { fustorHome } from '../profile.ts';
 
 interface FusionFlags {
   config?: string;
+  controller?: string;
+  token?: string;
+  name?: string;
+  advertiseUrl?: string;
+  stateDir?: string;
   host?: string;
   port?: number;
   logFormat?: 'json' | 'pretty';
 }
 
 const SHUTDOWN_GRACE_MS = 10_000;
+
+function parseUrl(value: string): string {
+  let u: URL;
+  try {
+    u = new URL(value);
+  } catch {
+    throw new InvalidArgumentError('must be an http(s) URL, e.g. http://controller.example:8100');
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new InvalidArgumentError('must be an http(s) URL, e.g. http://controller.example:8100');
+  return value.replace(/\/+$/, '');
+}
 
 function parsePort(value: string): number {
   const n = Number(value);
@@ -30,8 +58,13 @@ function parsePort(value: string): number {
 export function registerFusion(program: Command): Command {
   return program
     .command('fusion')
-    .description('run a Fusion gateway: ingest from agents, serve queries (standalone: --config DIR)')
+    .description('run a Fusion gateway: ingest from agents, serve queries (standalone: --config DIR; managed: --controller URL)')
     .option('--config <dir>', 'directory of *.yaml gateway configuration files (merged in file-name order)')
+    .option('--controller <url>', 'managed mode: the controller that configures this gateway', parseUrl)
+    .option('--token <token>', 'managed mode: enrollment token (first start only; from `fustor ctl token create --kind gateway`)')
+    .option('--name <name>', 'managed mode: name to enroll as (the Gateway resource of the same name configures it)')
+    .option('--advertise-url <url>', 'managed mode: URL agents should push to, reported to the controller (default: the listening URL)', parseUrl)
+    .option('--state-dir <dir>', 'managed mode: identity, manifest cache, controller keys (default: $FUSTOR_HOME/fusion)')
     .option('--host <host>', 'address of the main listener (overrides `host:` of the config)')
     .option('--port <n>', 'main port: query API and ingest API (overrides `port:`; 0 = any free port)', parsePort)
     .addOption(new Option('--log-format <format>', 'log lines as JSON or pretty (default: pretty on a TTY, JSON otherwise)').choices(['json', 'pretty']))
@@ -46,7 +79,13 @@ function fail(message: string): never {
 }
 
 async function runFusion(flags: FusionFlags): Promise<void> {
-  if (flags.config === undefined) fail('fusion needs --config DIR (standalone mode); see fustor fusion --help');
+  if (flags.config !== undefined && flags.controller !== undefined) {
+    fail('--config (standalone) and --controller (managed) exclude each other: a managed gateway takes its configuration from the controller');
+  }
+  if (flags.controller !== undefined) return runManaged(flags, flags.controller);
+  const managedOnly = (['token', 'name', 'advertiseUrl', 'stateDir'] as const).filter((f) => flags[f] !== undefined);
+  if (managedOnly.length > 0) fail(`${managedOnly.map((f) => `--${f.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')} ${managedOnly.length === 1 ? 'applies' : 'apply'} only to a managed gateway: add --controller URL`);
+  if (flags.config === undefined) fail('fusion needs --config DIR (standalone mode) or --controller URL (managed mode); see fustor fusion --help');
   const configDir = flags.config;
   let loaded;
   try {
@@ -89,6 +128,57 @@ async function runFusion(flags: FusionFlags): Promise<void> {
   // Printed after the handlers exist: a supervisor may signal the moment it reads this line.
   process.stdout.write(`fusion listening on ${gw.url}\n`);
   for (const r of gw.receiverUrls()) process.stdout.write(`fusion ingest listening on ${r.url} (receivers: ${r.receivers.join(', ')})\n`);
+}
+
+function reconnectBackoff(): { baseMs: number; maxMs: number } | undefined {
+  const raw = process.env.FUSTOR_MEMBER_RECONNECT_MAX_MS;
+  if (raw === undefined || raw === '') return undefined;
+  const maxMs = Number(raw);
+  if (!Number.isFinite(maxMs) || maxMs < 1) fail(`FUSTOR_MEMBER_RECONNECT_MAX_MS must be a positive number of milliseconds, not ${JSON.stringify(raw)}`);
+  return { baseMs: Math.min(500, maxMs), maxMs };
+}
+
+async function runManaged(flags: FusionFlags, controllerUrl: string): Promise<void> {
+  const stateDir = resolve(flags.stateDir ?? join(fustorHome(), 'fusion'));
+  const backoff = reconnectBackoff();
+  const log = createLogger({ format: flags.logFormat ?? 'auto', name: 'fusion' });
+  let stopping = false;
+  let managed: ManagedGateway | null = null;
+  const exitRevoked = (reason: string) => {
+    if (stopping) return;
+    stopping = true;
+    process.stderr.write(`fustor: this gateway was revoked by the controller (${reason}): enroll again with a new --token and an empty --state-dir\n`);
+    const force = setTimeout(() => process.exit(1), SHUTDOWN_GRACE_MS);
+    force.unref();
+    void (managed?.dispose() ?? Promise.resolve()).finally(() => process.exit(1));
+  };
+  try {
+    managed = await ManagedGateway.start({
+      controllerUrl, token: flags.token, name: flags.name, stateDir, host: flags.host, port: flags.port, advertiseUrl: flags.advertiseUrl,
+      log, version: FUSTOR_VERSION, onRevoked: exitRevoked, ...(backoff === undefined ? {} : { backoff }),
+    });
+  } catch (e) {
+    if (e instanceof ListenError || e instanceof MemberStartError) fail(e.message);
+    throw e;
+  }
+  const mg = managed;
+  log.info({ url: mg.url, controller: controllerUrl, member: mg.name, stateDir }, 'managed gateway ready');
+
+  const stop = (signal: string) => {
+    if (stopping) process.exit(0);
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    const force = setTimeout(() => process.exit(0), SHUTDOWN_GRACE_MS);
+    force.unref();
+    mg.dispose().then(() => process.exit(0), () => process.exit(0));
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  // Without a handler SIGHUP would kill the process; a managed gateway's configuration is the controller's.
+  process.on('SIGHUP', () => log.warn('SIGHUP ignored: a managed gateway is configured by its controller (fustor ctl apply)'));
+  process.stdout.write(`managed by ${controllerUrl} as gateway ${mg.name}\n`);
+  // Printed last and after the handlers exist: a supervisor may signal the moment it reads this line.
+  process.stdout.write(`fusion listening on ${mg.url}\n`);
 }
 
 async function reload(gw: Gateway, dir: string, log: Logger): Promise<void> {

@@ -1,33 +1,34 @@
 /**
- * `fustor up [DIR…] [--port N] [--state-dir DIR] [--log-format json|pretty]` — all-in-one (spec 00): a
- * Fusion gateway and an agent in THIS process, on local directories, loopback only, generated keys.
+ * `fustor up [DIR…] [--port N] [--controller-port N] [--state-dir DIR] [--log-format json|pretty]` — all-in-one
+ * (spec 00, spec 50): a controller, a Fusion gateway and an agent in THIS process, loopback only, in managed
+ * mode exactly as on separate hosts — the gateway and the agent enroll with enrollment tokens over
+ * loopback and run what their manifests say.
  *
- * Layout: one `fs` view per directory, named after the directory's base name (made unique with -2, -3…),
- * each fed by its own pipe (gateway pipe id = agent pipe id = view name) with its own generated ingest
- * key; one generated query key for every view. Keys are crypto-random and kept (mode 0600) in
- * `STATE_DIR/keys.json` (default `$FUSTOR_HOME/up`) so they survive a restart; the generated gateway and
- * agent configurations are written next to them (`fusion/`, `agent/`) for inspection. With no DIR the
- * current directory is indexed. Prints the query URL, the key and an example `fustor find` once every view
- * is ready; SIGTERM/SIGINT stop both (exit 0).
+ * Layout: one `fs` View per directory, named after the directory's base name (made unique with -2, -3…),
+ * each fed by its own Pipe run by the agent `local` and served by the Gateway `local`; one QueryKey `up`
+ * for every view. State lives in STATE_DIR (default `$FUSTOR_HOME/up`): `controller/` (database, admin
+ * token), `fusion/` and `agent/` (identities, manifest caches), `query-key` (0600). A restart reuses all of
+ * it. Prints the controller URL, the admin token file, the query URL, the query key and an example
+ * `fustor find` once every view is ready; SIGTERM/SIGINT stop all three (exit 0).
  */
-import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { stringify } from 'yaml';
 import { createLogger } from '../../kernel/logger.ts';
-import { AgentConfigError, loadAgentConfigDir } from '../../agent/config/index.ts';
-import { AgentShell } from '../../agent/shell/index.ts';
-import { ConfigError, loadConfigDir } from '../../fusion/config/load-config.ts';
-import { Gateway } from '../../fusion/gateway.ts';
+import { identityPaths } from '../../kernel/member/identity-files.ts';
+import { MemberStartError } from '../../kernel/member/managed-member.ts';
+import { FUSTOR_VERSION } from '../../kernel/version.ts';
+import { ManagedAgent } from '../../agent/managed/managed-agent.ts';
+import { Controller, ControllerStartError } from '../../controller/controller.ts';
 import { ListenError } from '../../fusion/http/listeners.ts';
+import { ManagedGateway } from '../../fusion/managed/managed-gateway.ts';
 import { fustorHome, installSignals } from './agent.ts';
 
-interface UpFlags { port?: number; stateDir?: string; logFormat?: 'json' | 'pretty' }
-
-interface Keys { query: string; ingest: Record<string, string> }
+interface UpFlags { port?: number; controllerPort?: number; stateDir?: string; logFormat?: 'json' | 'pretty' }
 
 const READY_TIMEOUT_MS = 120_000;
+const MEMBER_NAME = 'local';
+const QUERY_KEY_NAME = 'up';
 
 function parsePort(value: string): number {
   const n = Number(value);
@@ -43,18 +44,15 @@ function fail(message: string): never {
 export function registerUp(program: Command): Command {
   return program
     .command('up')
-    .description('all-in-one: a gateway and an agent on local directories, generated keys; prints the query URL and key')
+    .description('all-in-one: controller + gateway + agent (managed mode) on local directories; prints the URLs and a query key')
     .argument('[dirs...]', 'directories to index (default: the current directory)')
     .option('--port <n>', 'port of the query API (default 8101; 0 = any free port)', parsePort)
-    .option('--state-dir <dir>', 'where keys, generated configs and the agent socket live (default: $FUSTOR_HOME/up)')
+    .option('--controller-port <n>', 'port of the controller API (default 8100; 0 = any free port)', parsePort)
+    .option('--state-dir <dir>', 'controller data, identities, manifest caches and the query key (default: $FUSTOR_HOME/up)')
     .addOption(new Option('--log-format <format>', 'log lines as JSON or pretty (default: pretty on a TTY, JSON otherwise)').choices(['json', 'pretty']))
     .action(async (dirs: string[], flags: UpFlags) => {
       await runUp(dirs.length > 0 ? dirs : ['.'], flags);
     });
-}
-
-function newKey(prefix: string): string {
-  return `${prefix}-${randomBytes(24).toString('base64url')}`;
 }
 
 /** Unique view names from the directories' base names. */
@@ -70,20 +68,49 @@ function viewNames(dirs: string[]): string[] {
   });
 }
 
-function loadKeys(file: string, views: string[]): Keys {
-  let keys: Keys = { query: newKey('fq'), ingest: {} };
-  if (existsSync(file)) {
-    try {
-      const parsed = JSON.parse(readFileSync(file, 'utf8')) as Partial<Keys>;
-      if (typeof parsed.query === 'string' && parsed.ingest !== undefined) keys = { query: parsed.query, ingest: { ...parsed.ingest } };
-    } catch {
-      // unreadable: new keys
+/** The controller's management API, called with the admin token (loopback). */
+function adminClient(url: string, token: string) {
+  return async <T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> => {
+    const res = await fetch(url + path, {
+      method,
+      headers: { authorization: `Bearer ${token}`, accept: 'application/json', ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const text = await res.text();
+    return { status: res.status, body: (text === '' ? {} : JSON.parse(text)) as T };
+  };
+}
+
+type Api = ReturnType<typeof adminClient>;
+
+async function must<T>(what: string, p: Promise<{ status: number; body: T }>, ok: number[] = [200, 201]): Promise<T> {
+  const r = await p;
+  if (!ok.includes(r.status)) throw new Error(`${what} failed (HTTP ${r.status}): ${JSON.stringify(r.body).slice(0, 300)}`);
+  return r.body;
+}
+
+/** An enrollment token when this member has no identity yet (a restart reuses the identity). */
+async function enrollmentToken(api: Api, kind: 'agent' | 'gateway', stateDir: string): Promise<string | undefined> {
+  if (existsSync(identityPaths(stateDir).member)) return undefined;
+  const body = await must<{ token: string }>(`creating a ${kind} enrollment token`, api('POST', '/api/v1/tokens/enrollment', { kind, labels: { up: MEMBER_NAME } }));
+  return body.token;
+}
+
+/** The QueryKey `up` for these views: created once (the key is shown only then, so it is kept 0600), widened when views change. */
+async function queryKey(api: Api, file: string, views: string[]): Promise<string> {
+  const existing = await api<{ spec?: { views?: string[] } }>('GET', `/api/v1/resources/QueryKey/${QUERY_KEY_NAME}`);
+  if (existing.status === 200 && existsSync(file)) {
+    const had = existing.body.spec?.views ?? [];
+    const all = [...new Set([...had, ...views])].sort();
+    if (all.length !== had.length) {
+      await must('updating the query key', api('POST', '/api/v1/apply', [{ apiVersion: 'fustor.io/v1', kind: 'QueryKey', metadata: { name: QUERY_KEY_NAME }, spec: { views: all } }]));
     }
+    return readFileSync(file, 'utf8').trim();
   }
-  for (const v of views) keys.ingest[v] ??= newKey('fa');
-  writeFileSync(file, `${JSON.stringify(keys, null, 2)}\n`, { mode: 0o600 });
-  chmodSync(file, 0o600);
-  return keys;
+  if (existing.status === 200) await must('replacing the lost query key', api('DELETE', `/api/v1/resources/QueryKey/${QUERY_KEY_NAME}`));
+  const created = await must<{ key: string }>('creating the query key', api('POST', '/api/v1/keys', { name: QUERY_KEY_NAME, views }));
+  writeSecret(file, `${created.key}\n`);
+  return created.key;
 }
 
 async function runUp(rawDirs: string[], flags: UpFlags): Promise<void> {
@@ -98,61 +125,59 @@ async function runUp(rawDirs: string[], flags: UpFlags): Promise<void> {
     if (!ok) fail(`${d}: not a directory`);
   }
   const stateDir = resolve(flags.stateDir ?? join(fustorHome(), 'up'));
+  const dataDir = join(stateDir, 'controller');
   const fusionDir = join(stateDir, 'fusion');
   const agentDir = join(stateDir, 'agent');
   for (const d of [stateDir, fusionDir, agentDir]) mkdirSync(d, { recursive: true, mode: 0o700 });
   const views = viewNames(dirs);
-  const keys = loadKeys(join(stateDir, 'keys.json'), views);
   const logFormat = flags.logFormat ?? (process.stdout.isTTY === true ? 'pretty' : 'json');
   const log = createLogger({ format: logFormat, name: 'up' });
 
-  const fusionConfig = {
-    host: '127.0.0.1',
-    port: flags.port ?? 8101,
-    receivers: { local: { driver: 'http', api_keys: views.map((v) => ({ key: keys.ingest[v], pipe_id: v })) } },
-    views: Object.fromEntries(views.map((v) => [v, { driver: 'fs', api_keys: [keys.query] }])),
-    pipes: Object.fromEntries(views.map((v) => [v, { receiver: 'local', views: [v] }])),
+  const stops: (() => Promise<void>)[] = [];
+  const stopAll = async () => {
+    for (const s of stops.reverse()) await s().catch(() => undefined);
   };
-  writeSecret(join(fusionDir, 'fusion.yaml'), stringify(fusionConfig));
-  let gateway: Gateway;
   try {
-    const loaded = loadConfigDir(fusionDir);
-    gateway = await Gateway.start({ config: loaded.config, log: log.child({ part: 'fusion' }), host: '127.0.0.1', port: flags.port ?? 8101 });
+    const controller = await Controller.start({ dataDir, host: '127.0.0.1', port: flags.controllerPort ?? 8100, log: log.child({ part: 'controller' }) });
+    stops.push(() => controller.dispose());
+    const api = adminClient(controller.url, readFileSync(controller.adminTokenFile, 'utf8').trim());
+
+    const gateway = await ManagedGateway.start({
+      controllerUrl: controller.url, token: await enrollmentToken(api, 'gateway', fusionDir), name: MEMBER_NAME, stateDir: fusionDir,
+      host: '127.0.0.1', port: flags.port ?? 8101, log: log.child({ part: 'fusion' }), version: FUSTOR_VERSION,
+    });
+    stops.push(() => gateway.dispose());
+    const url = gateway.url;
+
+    const docs = [
+      { apiVersion: 'fustor.io/v1', kind: 'Gateway', metadata: { name: MEMBER_NAME }, spec: { url } },
+      ...views.map((v) => ({ apiVersion: 'fustor.io/v1', kind: 'View', metadata: { name: v }, spec: { driver: 'fs', gateway: MEMBER_NAME } })),
+      ...views.map((v, i) => ({ apiVersion: 'fustor.io/v1', kind: 'Pipe', metadata: { name: v }, spec: { agent: MEMBER_NAME, view: v, source: { driver: 'fs', uri: dirs[i] } } })),
+    ];
+    await must('applying the views and pipes', api('POST', '/api/v1/apply', docs));
+    const key = await queryKey(api, join(stateDir, 'query-key'), views);
+
+    const agent = await ManagedAgent.start({
+      controllerUrl: controller.url, token: await enrollmentToken(api, 'agent', agentDir), name: MEMBER_NAME, stateDir: agentDir,
+      log: log.child({ part: 'agent' }), logFormat,
+    });
+    stops.push(() => agent.stop());
+    installSignals(log, stopAll);
+
+    const ready = await waitReady(url, key, views);
+    if (!ready) log.warn({ views }, 'views not ready yet (large directories take a while); queries answer 503 until then');
+    process.stdout.write(`fustor up: controller at ${controller.url} (admin token: ${controller.adminTokenFile})\n`);
+    process.stdout.write(`fustor up: query API at ${url}\n`);
+    process.stdout.write(`query key: ${key}\n`);
+    for (const [i, v] of views.entries()) process.stdout.write(`view ${v}: ${dirs[i]}\n`);
+    process.stdout.write(`manage: FUSTOR_TOKEN=$(cat ${controller.adminTokenFile}) fustor ctl --server ${controller.url} get agents\n`);
+    process.stdout.write(`try: fustor find --server ${url} --key ${key} --view ${views[0]} -name '*'\n`);
+    log.info({ url, controller: controller.url, views, stateDir }, 'all-in-one ready');
   } catch (e) {
-    if (e instanceof ConfigError || e instanceof ListenError) fail(e.message);
-    throw e;
-  }
-  const url = gateway.url;
-  const agentConfig = {
-    agent_id: 'local',
-    sources: Object.fromEntries(views.map((v, i) => [v, { driver: 'fs', uri: dirs[i] }])),
-    senders: Object.fromEntries(views.map((v) => [v, { driver: 'fusion', uri: url, credential: { key: keys.ingest[v] } }])),
-    pipes: Object.fromEntries(views.map((v) => [v, { source: v, sender: v }])),
-  };
-  writeSecret(join(agentDir, 'agent.yaml'), stringify(agentConfig));
-  let shell: AgentShell;
-  try {
-    const loaded = loadAgentConfigDir(agentDir);
-    shell = await AgentShell.start({ configDir: agentDir, stateDir, log: log.child({ part: 'agent' }), logFormat, initial: loaded.config });
-  } catch (e) {
-    await gateway.dispose();
-    if (e instanceof AgentConfigError) fail(e.message);
+    await stopAll();
+    if (e instanceof ControllerStartError || e instanceof MemberStartError || e instanceof ListenError) fail(e.message);
     fail(e instanceof Error ? e.message : String(e));
   }
-  const sh = shell;
-  const gw = gateway;
-  installSignals(log, async () => {
-    await sh.stop();
-    await gw.dispose();
-  }, () => { void sh.reload(); });
-
-  const ready = await waitReady(url, keys.query, views);
-  if (!ready) log.warn({ views }, 'views not ready yet (large directories take a while); queries answer 503 until then');
-  process.stdout.write(`fustor up: query API at ${url}\n`);
-  process.stdout.write(`query key: ${keys.query}\n`);
-  for (const [i, v] of views.entries()) process.stdout.write(`view ${v}: ${dirs[i]}\n`);
-  process.stdout.write(`try: fustor find --server ${url} --key ${keys.query} --view ${views[0]} -name '*'\n`);
-  log.info({ url, views, stateDir }, 'all-in-one ready');
 }
 
 function writeSecret(file: string, text: string): void {

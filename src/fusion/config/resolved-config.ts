@@ -40,6 +40,22 @@ export interface ResolvedPipe {
   disabled: boolean;
 }
 
+/**
+ * Managed mode only (built from the controller's gateway manifest): who may push and query. Kept apart
+ * from views and pipes on purpose: `diffConfig` ignores it, so a change of access (an agent added to a
+ * pipe, a query key created, a member revoked) never restarts a view or a pipe.
+ */
+export interface ManagedAccess {
+  /** Pipe id → member ids of the agents that may push to it. */
+  pipeAgents: Map<string, Set<string>>;
+  /** Member ids the controller revoked: refused whatever a pipe says. */
+  revoked: Set<string>;
+  /** `sha256:<hex>` of a query key → the views it may read. */
+  queryKeys: Map<string, Set<string>>;
+  /** Issuer of agent credentials and where its public keys are published. */
+  trust: { issuer: string; jwksUrl: string };
+}
+
 export interface ResolvedConfig {
   host: string;
   port: number;
@@ -48,6 +64,8 @@ export interface ResolvedConfig {
   receivers: Map<string, ResolvedReceiver>;
   views: Map<string, ResolvedView>;
   pipes: Map<string, ResolvedPipe>;
+  /** Set when the controller feeds this gateway (`fustor fusion --controller`); absent in standalone mode. */
+  access?: ManagedAccess;
 }
 
 /** Apply FUSION_DEFAULTS to a validated, merged document. Pure. */

@@ -48,7 +48,7 @@ export async function createApp(opts: AppOptions): Promise<GatewayApp> {
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
 
   installErrorHandling(app, opts.log);
-  installAuth(app, () => opts.gateway.keys());
+  installAuth(app, opts.gateway);
 
   if (opts.kind === 'main') {
     await app.register(swagger, {

@@ -27,9 +27,12 @@ export function ingestRoutes(app: GatewayApp, gw: Gateway, scope: ListenerScope)
 
   /** Resolve the session named in the URL before the body is parsed (419 / 403). */
   const loadSession = async (request: FastifyRequest) => {
-    requirePipeKey(request, scope);
+    const pipe = requirePipeKey(request, scope);
     const { session_id } = request.params as { session_id: string };
-    request.fustorSession = ingest().session(session_id, request.apiKey);
+    const session = ingest().session(session_id, request.principal);
+    // An agent may hold sessions on several pipes: the pipe it names must be this session's.
+    if (session.pipeId !== pipe.pipeId) throw new FustorError('FORBIDDEN', `session ${session_id} belongs to pipe '${session.pipeId}', not to pipe '${pipe.pipeId}'`);
+    request.fustorSession = session;
   };
   const sessionOf = (request: FastifyRequest): Session => {
     if (request.fustorSession === null) throw new FustorError('SESSION_OBSOLETE', 'session not resolved');
@@ -51,7 +54,7 @@ export function ingestRoutes(app: GatewayApp, gw: Gateway, scope: ListenerScope)
     schema: { tags: ['ingest'], summary: 'Create a session (leader or follower)', body: SessionCreateRequest, response: { 200: SessionCreateResponse, ...errors, 409: ErrorBody } },
   }, async (request) => {
     const pipe = requirePipeKey(request, scope);
-    return ingest().createSession(pipe.pipeId, request.apiKey, request.body, request.ip);
+    return ingest().createSession(pipe.pipeId, request.principal, request.body, request.ip, request.grant!.member);
   });
 
   app.post('/api/v1/pipe/session/:session_id/heartbeat', {
@@ -65,7 +68,7 @@ export function ingestRoutes(app: GatewayApp, gw: Gateway, scope: ListenerScope)
     schema: { tags: ['ingest'], summary: 'End a session (idempotent)', params: SessionParams, response: { 200: SessionDeleteResponse, 401: ErrorBody, 403: ErrorBody } },
   }, async (request) => {
     requirePipeKey(request, scope);
-    return ingest().deleteSession(request.params.session_id, request.apiKey);
+    return ingest().deleteSession(request.params.session_id, request.principal);
   });
 
   for (const url of ['/api/v1/pipe/ingest/:session_id/events', '/api/v1/pipe/:session_id/events']) {

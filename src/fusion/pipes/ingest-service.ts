@@ -20,7 +20,7 @@ export interface PipeDirectory {
   pipes(): Iterable<PipeRuntime>;
 }
 
-const FORCED: ReadonlySet<EndReason> = new Set(['pipe stopped', 'view restarted', 'view reset', 'key revoked', 'shutdown']);
+const FORCED: ReadonlySet<EndReason> = new Set(['pipe stopped', 'view restarted', 'view reset', 'key revoked', 'access revoked', 'shutdown']);
 const MAX_CONFIG_REPORT_CHARS = 1024 * 1024;
 
 export class IngestService implements PipeSignals {
@@ -37,7 +37,8 @@ export class IngestService implements PipeSignals {
     }, clock);
   }
 
-  createSession(pipeId: string, key: string, req: SessionCreateRequest, clientIp: string): SessionCreateResponse {
+  /** `principal`: the API key, or `agent:<member id>` (then `memberId` is set) for a managed agent's credential. */
+  createSession(pipeId: string, principal: string, req: SessionCreateRequest, clientIp: string, memberId: string | null = null): SessionCreateResponse {
     const pipe = this.dir.pipe(pipeId);
     if (pipe === undefined) throw new FustorError('SESSION_CONFLICT', `pipe '${pipeId}' is not running (disabled, or none of its views is enabled)`);
     const cfg = pipe.config;
@@ -46,7 +47,8 @@ export class IngestService implements PipeSignals {
     const session = this.registry.create({
       pipeId,
       taskId: req.task_id,
-      key,
+      principal,
+      memberId,
       scope: primary.electionKey(pipeId),
       timeoutSeconds: Math.max(hint, cfg.sessionTimeoutSeconds),
       allowConcurrentPush: cfg.allowConcurrentPush,
@@ -65,11 +67,11 @@ export class IngestService implements PipeSignals {
     };
   }
 
-  /** The live session `id`, checked against the key that created it (419 unknown/expired, 403 other key). */
-  session(id: string, key: string): Session {
+  /** The live session `id`, checked against the principal that created it (419 unknown/expired, 403 other key). */
+  session(id: string, principal: string): Session {
     const s = this.registry.get(id);
     if (s === undefined) throw new FustorError('SESSION_OBSOLETE', `Session ${id} not found or expired; create a new session`);
-    if (s.key !== key) throw new FustorError('FORBIDDEN', `session ${id} belongs to another key`);
+    if (s.principal !== principal) throw new FustorError('FORBIDDEN', `session ${id} belongs to another key or agent`);
     return s;
   }
 
@@ -80,10 +82,10 @@ export class IngestService implements PipeSignals {
   }
 
   /** Idempotent: an unknown session is "already terminated"; a live one of another key is 403. */
-  deleteSession(id: string, key: string): { status: 'ok'; message: string } {
+  deleteSession(id: string, principal: string): { status: 'ok'; message: string } {
     const s = this.registry.get(id);
     if (s === undefined) return { status: 'ok', message: `Session ${id} already terminated` };
-    if (s.key !== key) throw new FustorError('FORBIDDEN', `session ${id} belongs to another key`);
+    if (s.principal !== principal) throw new FustorError('FORBIDDEN', `session ${id} belongs to another key or agent`);
     this.registry.terminate(id, 'deleted');
     return { status: 'ok', message: `Session ${id} terminated successfully` };
   }

@@ -12,7 +12,7 @@ function setup() {
     ended: (s, reason, info) => ended.push({ id: s.id, reason, promoted: info.promoted?.id ?? null }),
   }, { monoMs: () => mono, nowSec: () => 1000 + mono / 1000 });
   const init = (task: string, over: Partial<SessionInit> = {}): SessionInit => ({
-    pipeId: 'p', taskId: task, key: 'k', scope: 'view', timeoutSeconds: 10, allowConcurrentPush: true, sourceUri: '', clientIp: '', ...over,
+    pipeId: 'p', taskId: task, principal: 'k', scope: 'view', timeoutSeconds: 10, allowConcurrentPush: true, sourceUri: '', clientIp: '', ...over,
   });
   return { reg, ended, init, advance: (ms: number) => { mono += ms; } };
 }

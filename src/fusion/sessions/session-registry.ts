@@ -10,7 +10,9 @@
  *   leader's `snapshot is_end` batch has been applied, i.e. the queue drained up to it).
  * - Only heartbeats refresh liveness. An expired session is treated as unknown from the moment it expires
  *   (the periodic sweep and every lookup terminate it).
- * - The key that created a session is kept to authorise later calls; it is never logged or returned.
+ * - The principal that created a session (its API key, or `agent:<member id>` for a managed agent's
+ *   credential, so the session survives the renewal of that credential) is kept to authorise later calls;
+ *   it is never logged or returned.
  */
 import { randomUUID } from 'node:crypto';
 import { FustorError } from '../../kernel/errors.ts';
@@ -29,7 +31,9 @@ export interface Session {
   readonly pipeId: string;
   readonly taskId: string;
   readonly agentId: string;
-  readonly key: string;
+  readonly principal: string;
+  /** The controller's member id of the agent when the session was created with a credential (managed mode). */
+  readonly memberId: string | null;
   readonly scope: string;
   readonly sourceUri: string;
   readonly clientIp: string;
@@ -46,7 +50,8 @@ export interface Session {
 export interface SessionInit {
   pipeId: string;
   taskId: string;
-  key: string;
+  principal: string;
+  memberId?: string | null;
   scope: string;
   timeoutSeconds: number;
   allowConcurrentPush: boolean;
@@ -54,7 +59,7 @@ export interface SessionInit {
   clientIp: string;
 }
 
-export type EndReason = 'deleted' | 'expired' | 'replaced' | 'pipe stopped' | 'view restarted' | 'view reset' | 'key revoked' | 'shutdown';
+export type EndReason = 'deleted' | 'expired' | 'replaced' | 'pipe stopped' | 'view restarted' | 'view reset' | 'key revoked' | 'access revoked' | 'shutdown';
 
 export interface SessionHooks {
   started(session: Session): void;
@@ -90,7 +95,8 @@ export class SessionRegistry {
       pipeId: init.pipeId,
       taskId: init.taskId,
       agentId: colon > 0 ? init.taskId.slice(0, colon) : init.taskId,
-      key: init.key,
+      principal: init.principal,
+      memberId: init.memberId ?? null,
       scope: init.scope,
       sourceUri: init.sourceUri,
       clientIp: init.clientIp,

@@ -93,7 +93,7 @@ export class ManagedMember {
       onRevoked: (reason) => m.revoked(reason),
       onError: (message) => opts.log.warn({ controller: opts.controllerUrl }, message),
       running: m.lastApplied,
-      ...(opts.backoff === undefined ? {} : { backoff: opts.backoff }),
+      backoff: opts.backoff ?? backoffFromEnv(),
     });
     m.channel.start();
     return m;
@@ -242,6 +242,12 @@ export class ManagedMember {
       this.opts.log.warn({ err: (e as Error).message, failures: this.renewFailures }, 'credential renewal failed; retrying (the current credential stays in use until it expires)');
     }
   }
+}
+
+/** FUSTOR_MEMBER_RECONNECT_MAX_MS caps the channel's reconnect backoff (default 30 s; tests shorten it). */
+function backoffFromEnv(): { baseMs: number; maxMs: number } {
+  const max = Number(process.env.FUSTOR_MEMBER_RECONNECT_MAX_MS);
+  return Number.isFinite(max) && max > 0 ? { baseMs: Math.min(500, max), maxMs: max } : { baseMs: 500, maxMs: 30000 };
 }
 
 function expiryOf(jwt: string): number | null {
