@@ -9,20 +9,17 @@
  * `fustor agent status [--state-dir DIR] [--json]` and `fustor agent reload [--state-dir DIR]` talk to a
  * running agent over `STATE_DIR/agent.sock`. The state dir defaults to `$FUSTOR_HOME/agent`.
  */
-import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { createLogger } from '../../kernel/logger.ts';
 import { AgentConfigError } from '../../agent/config/index.ts';
 import { AgentShell, callAgent, type AgentStatus, type ReloadResult } from '../../agent/shell/index.ts';
+import { fustorHome } from '../profile.ts';
+import { installShutdown } from '../shutdown.ts';
 
 interface AgentFlags { config?: string; stateDir?: string; logFormat?: 'json' | 'pretty'; controller?: string; token?: string; name?: string }
 
-const SHUTDOWN_GRACE_MS = 15_000;
-
-export function fustorHome(): string {
-  return process.env.FUSTOR_HOME ?? join(homedir(), '.fustor');
-}
+export { fustorHome };
 
 export function defaultAgentStateDir(): string {
   return join(fustorHome(), 'agent');
@@ -103,7 +100,7 @@ async function runAgent(flags: AgentFlags): Promise<void> {
   }
   const sh = shell;
   // Handlers first: a supervisor may send SIGTERM the moment it reads the "running" line.
-  installSignals(log, () => sh.stop(), () => { void sh.reload(); });
+  installShutdown(log, () => sh.stop(), { onHup: () => { void sh.reload(); } });
   process.stdout.write(`agent running: ${sh.pipeCount} pipes (status: ${sh.socketPath})\n`);
 }
 
@@ -124,24 +121,8 @@ async function runManagedAgent(flags: AgentFlags, controller: string): Promise<v
     fail(e instanceof Error ? e.message : String(e));
   }
   const a = agent;
-  installSignals(log, () => a.stop());
+  installShutdown(log, () => a.stop(), { onHup: () => log.info({}, 'SIGHUP ignored: a managed agent is configured by its controller (fustor ctl apply)') });
   process.stdout.write(`agent running: managed by ${controller} as ${a.name}, ${a.pipeCount} pipes (status: ${a.socketPath})\n`);
-}
-
-/** SIGTERM/SIGINT → stop (exit 0; a second signal exits at once), SIGHUP → reload. Shared with `fustor up`. */
-export function installSignals(log: { info(o: object, m: string): void }, stop: () => Promise<void>, reload?: () => void): void {
-  let stopping = false;
-  const onStop = (signal: string) => {
-    if (stopping) process.exit(0);
-    stopping = true;
-    log.info({ signal }, 'shutting down');
-    const force = setTimeout(() => process.exit(0), SHUTDOWN_GRACE_MS);
-    force.unref();
-    stop().then(() => process.exit(0), () => process.exit(0));
-  };
-  process.on('SIGTERM', () => onStop('SIGTERM'));
-  process.on('SIGINT', () => onStop('SIGINT'));
-  if (reload !== undefined) process.on('SIGHUP', reload);
 }
 
 function formatStatus(s: AgentStatus): string {

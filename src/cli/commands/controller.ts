@@ -7,6 +7,7 @@
  * With `--database` (or FUSTOR_CONTROLLER_DATABASE, which keeps the password out of `ps`) several replicas
  * share one PostgreSQL database; the URL is only ever shown with its password redacted.
  */
+import { installShutdown } from '../shutdown.ts';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { join } from 'node:path';
 import { createLogger } from '../../kernel/logger.ts';
@@ -96,17 +97,7 @@ async function runController(flags: ControllerFlags): Promise<void> {
     store: database === undefined ? 'sqlite' : redactDatabaseUrl(database),
   }, 'controller ready');
 
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) process.exit(0);
-    stopping = true;
-    log.info({ signal }, 'shutting down');
-    const force = setTimeout(() => process.exit(0), SHUTDOWN_GRACE_MS);
-    force.unref();
-    c.dispose().then(() => process.exit(0), () => process.exit(0));
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+  installShutdown(log, () => c.dispose(), { graceMs: SHUTDOWN_GRACE_MS });
   // Printed after the handlers exist: a supervisor may signal the moment it reads this line.
   process.stdout.write(`controller listening on ${c.url}\n`);
 }

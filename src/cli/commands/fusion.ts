@@ -12,6 +12,7 @@
  * Prints `managed by URL as gateway NAME`, then the same ready line as standalone. A revoked gateway exits 1.
  * FUSTOR_MEMBER_RECONNECT_MAX_MS caps the channel's reconnect backoff (default 30 s).
  */
+import { installShutdown } from '../shutdown.ts';
 import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { createLogger, type Logger } from '../../kernel/logger.ts';
@@ -107,24 +108,8 @@ async function runFusion(flags: FusionFlags): Promise<void> {
   const gw = gateway;
   log.info({ url: gw.url, files: loaded.files, views: [...loaded.config.views.keys()], pipes: [...loaded.config.pipes.keys()] }, 'gateway ready');
 
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) {
-      process.exit(0);
-    }
-    stopping = true;
-    log.info({ signal }, 'shutting down');
-    const force = setTimeout(() => process.exit(0), SHUTDOWN_GRACE_MS);
-    force.unref();
-    gw.dispose().then(() => process.exit(0), () => process.exit(0));
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
-
   let reloading: Promise<void> = Promise.resolve();
-  process.on('SIGHUP', () => {
-    reloading = reloading.then(() => reload(gw, configDir, log));
-  });
+  installShutdown(log, () => gw.dispose(), { graceMs: SHUTDOWN_GRACE_MS, onHup: () => { reloading = reloading.then(() => reload(gw, configDir, log)); } });
   // Printed after the handlers exist: a supervisor may signal the moment it reads this line.
   process.stdout.write(`fusion listening on ${gw.url}\n`);
   for (const r of gw.receiverUrls()) process.stdout.write(`fusion ingest listening on ${r.url} (receivers: ${r.receivers.join(', ')})\n`);
@@ -142,15 +127,16 @@ async function runManaged(flags: FusionFlags, controllerUrl: string): Promise<vo
   const stateDir = resolve(flags.stateDir ?? join(fustorHome(), 'fusion'));
   const backoff = reconnectBackoff();
   const log = createLogger({ format: flags.logFormat ?? 'auto', name: 'fusion' });
-  let stopping = false;
   let managed: ManagedGateway | null = null;
+  // Installed before the start: a revocation can arrive while the cached manifest is applied.
+  const shutdown = installShutdown(log, () => managed?.dispose() ?? Promise.resolve(), {
+    graceMs: SHUTDOWN_GRACE_MS,
+    // Without a handler SIGHUP would kill the process; a managed gateway's configuration is the controller's.
+    onHup: () => log.warn('SIGHUP ignored: a managed gateway is configured by its controller (fustor ctl apply)'),
+  });
   const exitRevoked = (reason: string) => {
-    if (stopping) return;
-    stopping = true;
     process.stderr.write(`fustor: this gateway was revoked by the controller (${reason}): enroll again with a new --token and an empty --state-dir\n`);
-    const force = setTimeout(() => process.exit(1), SHUTDOWN_GRACE_MS);
-    force.unref();
-    void (managed?.dispose() ?? Promise.resolve()).finally(() => process.exit(1));
+    shutdown('revoked', 1);
   };
   try {
     managed = await ManagedGateway.start({
@@ -164,18 +150,6 @@ async function runManaged(flags: FusionFlags, controllerUrl: string): Promise<vo
   const mg = managed;
   log.info({ url: mg.url, controller: controllerUrl, member: mg.name, stateDir }, 'managed gateway ready');
 
-  const stop = (signal: string) => {
-    if (stopping) process.exit(0);
-    stopping = true;
-    log.info({ signal }, 'shutting down');
-    const force = setTimeout(() => process.exit(0), SHUTDOWN_GRACE_MS);
-    force.unref();
-    mg.dispose().then(() => process.exit(0), () => process.exit(0));
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
-  // Without a handler SIGHUP would kill the process; a managed gateway's configuration is the controller's.
-  process.on('SIGHUP', () => log.warn('SIGHUP ignored: a managed gateway is configured by its controller (fustor ctl apply)'));
   process.stdout.write(`managed by ${controllerUrl} as gateway ${mg.name}\n`);
   // Printed last and after the handlers exist: a supervisor may signal the moment it reads this line.
   process.stdout.write(`fusion listening on ${mg.url}\n`);

@@ -22,7 +22,8 @@ import { ManagedAgent } from '../../agent/managed/managed-agent.ts';
 import { Controller, ControllerStartError } from '../../controller/controller.ts';
 import { ListenError } from '../../fusion/http/listeners.ts';
 import { ManagedGateway } from '../../fusion/managed/managed-gateway.ts';
-import { fustorHome, installSignals } from './agent.ts';
+import { fustorHome } from '../profile.ts';
+import { installShutdown } from '../shutdown.ts';
 
 interface UpFlags { port?: number; controllerPort?: number; stateDir?: string; logFormat?: 'json' | 'pretty' }
 
@@ -162,7 +163,7 @@ async function runUp(rawDirs: string[], flags: UpFlags): Promise<void> {
       log: log.child({ part: 'agent' }), logFormat,
     });
     stops.push(() => agent.stop());
-    installSignals(log, stopAll);
+    installShutdown(log, stopAll, { onHup: () => log.info({}, 'SIGHUP ignored: fustor up is configured through its controller (fustor ctl)') });
 
     const ready = await waitReady(url, key, views);
     if (!ready) log.warn({ views }, 'views not ready yet (large directories take a while); queries answer 503 until then');
