@@ -111,6 +111,7 @@ export class ManagedAgent {
       role: p.pipe?.role ?? null,
       events_per_sec: p.pipe?.eventsPerSec ?? 0,
       backlog: p.pipe?.bufferDepth ?? 0,
+      freshness_lag_sec: p.pipe?.freshnessLagSec ?? 0,
       ...(p.degraded.length > 0 || p.lastError !== null ? { degraded_reasons: [...p.degraded, ...(p.lastError === null ? [] : [p.lastError])].slice(0, 32).map((r) => r.slice(0, 500)) } : {}),
     }));
     const mem = process.memoryUsage();

@@ -148,6 +148,7 @@ export class PipeRunner {
       eventsPerSec: Math.round(s?.sender.eventsPerSec ?? 0),
       rowsSent: s?.sender.rowsSent ?? 0,
       bufferDepth: s?.sender.bufferDepth ?? 0,
+      freshnessLagSec: Math.round((s?.sender.freshnessLagSec ?? 0) * 10) / 10,
       walk: src?.walk ?? null,
       watchCount: src?.watchCount ?? 0,
       watchLimit: src?.watchLimit ?? this.cfg.source.watchLimit,

@@ -38,6 +38,8 @@ export interface PipeStatus {
   eventsPerSec: number;
   rowsSent: number;
   bufferDepth: number;
+  /** Seconds the oldest unacknowledged realtime row has waited (spec 50 "freshness lag"). */
+  freshnessLagSec: number;
   walk: FsSourceStatus['walk'] | null;
   watchCount: number;
   watchLimit: number;

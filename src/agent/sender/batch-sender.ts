@@ -176,6 +176,7 @@ export class BatchSender implements Disposable {
       eventsPerSec: this.rate.rate(),
       inFlight: this.inFlight,
       bufferDepth: this.depth,
+      freshnessLagSec: freshnessLag(this.lanes.realtime.oldestUnacknowledged()),
       bufferCapacity: this.config.maxBufferRows,
       lanes,
       degraded: this.degraded,
@@ -521,4 +522,9 @@ export class BatchSender implements Disposable {
       this.opts.log?.error({ err: e instanceof Error ? { message: e.message, stack: e.stack } : String(e) }, `${what} threw`);
     }
   }
+}
+
+/** Seconds the oldest unacknowledged realtime row has waited (0 when all are acknowledged): what a reader of the view misses. */
+function freshnessLag(oldest: number | null): number {
+  return oldest === null ? 0 : Math.max(0, (Date.now() - oldest) / 1000);
 }

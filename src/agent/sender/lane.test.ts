@@ -83,3 +83,18 @@ test('splitParts halves across event boundaries', () => {
   assert.deepEqual(h.map((p) => [p.eventType, p.rows.length]), [['update', 3], ['delete', 1]]);
   assert.deepEqual(t.map((p) => [p.eventType, p.rows.length]), [['delete', 3]]);
 });
+
+test('oldestUnacknowledged: the oldest row in flight or pending, until it is acknowledged (freshness lag)', () => {
+  const lane = new Lane('realtime', true, 20);
+  assert.equal(lane.oldestUnacknowledged(), null);
+  add(lane, 2, 0, 1000);
+  assert.equal(lane.oldestUnacknowledged(), 1000, 'pending');
+  const b1 = formed(lane.form(1020, limits));
+  lane.admit(b1);
+  add(lane, 1, 2, 1500);
+  assert.equal(lane.oldestUnacknowledged(), 1000, 'in flight: the batch keeps its oldest row time');
+  lane.remove(b1);
+  assert.equal(lane.oldestUnacknowledged(), 1500, 'acknowledged: the next oldest counts');
+  lane.admit(formed(lane.form(1600, limits)));
+  assert.equal(lane.oldestUnacknowledged(), 1500);
+});

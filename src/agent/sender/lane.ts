@@ -57,6 +57,8 @@ export interface OutBatch {
   inFlight: boolean;
   /** Not to be sent before this time (Retry-After, backoff). */
   notBefore: number;
+  /** When its oldest row was handed to the sender (NaN for a signal): the pipe's freshness lag is measured from it. */
+  enqueuedAt: number;
   attempts: number;
   signal: PendingSignal | null;
   /** The batch was acknowledged; what remains is the audit/end call. */
@@ -187,6 +189,7 @@ export class Lane {
       this.signals--;
       return this.batch([], head.sourceType, true, head.metadata, head);
     }
+    const oldest = head.enqueuedAt;
     if (this.ordered ? this.window.length > 0 : this.window.length >= limits.maxWindow) return null;
     const full = this.pendingRows >= limits.maxRows || this.pendingBytes >= limits.maxBytes;
     const due = head.enqueuedAt + this.lingerMs;
@@ -250,7 +253,9 @@ export class Lane {
       this.pendingBytes -= b;
       if (!whole) break; // the batch is full
     }
-    return this.batch(parts, this.sourceType, false, metadata, null);
+    const b = this.batch(parts, this.sourceType, false, metadata, null);
+    b.enqueuedAt = oldest;
+    return b;
   }
 
   /** Put a formed batch in the window (after `form`). */
@@ -296,7 +301,16 @@ export class Lane {
     for (const p of parts) rows += p.n;
     return {
       lane: this, sourceType, isEnd, metadata, parts, rows, bytes: estimateBytes(parts, metadata),
-      epoch: 0, seq: 0, body: null, inFlight: false, notBefore: 0, attempts: 0, signal, pushed: false, dropped: false,
+      epoch: 0, seq: 0, body: null, inFlight: false, notBefore: 0, attempts: 0, signal, pushed: false, dropped: false, enqueuedAt: Number.NaN,
     };
+  }
+
+  /** When the oldest row not yet acknowledged was handed to the sender; null when every row is acknowledged. */
+  oldestUnacknowledged(): number | null {
+    let t = Infinity;
+    for (const b of this.window) if (b.rows > 0 && b.enqueuedAt < t) t = b.enqueuedAt;
+    const head = this.pending.peek();
+    if (head !== undefined && head.kind === 'rows' && head.enqueuedAt < t) t = head.enqueuedAt;
+    return t === Infinity ? null : t;
   }
 }

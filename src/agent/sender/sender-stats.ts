@@ -32,6 +32,8 @@ export interface SenderStatus extends SenderCounters {
   inFlight: number;
   /** Rows accepted by `send` and not yet acknowledged (queued, in flight or waiting to be resent). */
   bufferDepth: number;
+  /** Seconds since the oldest realtime row not yet acknowledged was handed over (0: none waiting). */
+  freshnessLagSec: number;
   bufferCapacity: number;
   /** Rows per lane not yet acknowledged. */
   lanes: Record<string, number>;
