@@ -67,6 +67,30 @@ test('audit end — keeps children of an audit_skipped directory', () => {
   assert.equal(view.has('/d/b'), true);
 });
 
+// The contract the agent's dir-mtime cache relies on (src/agent/fs/source AUDIT_SETTLE_SECONDS): a child
+// spared as stale evidence is only removed by a later audit that LISTS its directory again; one that
+// finds the directory silent (`audit_skipped`) carries no evidence about it.
+test('audit end — a child spared as stale evidence goes at the next audit that lists its directory', () => {
+  const { view, clock } = seeded();
+  view.auditStart('pipe-a');
+  clock.advance(1);
+  upsert(view, 'realtime', [file('/d/moved-out', clock.t)]); // arrives during the audit, then leaves unseen
+  upsert(view, 'audit', [dir('/d', clock.t), file('/d/a', OLD), file('/d/b', OLD), file('/d/c', OLD)]);
+  view.auditEnd('pipe-a');
+  assert.equal(view.has('/d/moved-out'), true, 'spared: realtime touched it after the audit start');
+  clock.advance(60);
+  view.auditStart('pipe-a');
+  upsert(view, 'audit', [dir('/d', clock.t - 59, { audit_skipped: true })]);
+  view.auditEnd('pipe-a');
+  assert.equal(view.has('/d/moved-out'), true, 'a silent directory says nothing about its children');
+  clock.advance(60);
+  view.auditStart('pipe-a');
+  upsert(view, 'audit', [dir('/d', clock.t - 119), file('/d/a', OLD), file('/d/b', OLD), file('/d/c', OLD)]);
+  view.auditEnd('pipe-a');
+  assert.equal(view.has('/d/moved-out'), false);
+  assert.ok(view.blindSpots({}).deletions.includes('/d/moved-out'));
+});
+
 test('audit end — keeps a tombstoned child', () => {
   const { view } = seeded();
   view.internals().tombstones.add('/d/b', OLD + 10, T0, false);

@@ -7,6 +7,7 @@ import { mkdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { FsUpsertRow } from '../../../protocol/events.ts';
+import { AUDIT_SETTLE_SECONDS } from './fs-source.ts';
 import { openSource, sleep, waitUntil } from './source-test-kit.ts';
 
 function makeTree(root: string): string[] {
@@ -160,6 +161,30 @@ test('watchLimit 3: the most recent directories are watched; changes elsewhere r
     await src.audit();
     assert.equal(out.compensating_('audit').some((r) => r.audit_skipped === true), false);
     assert.ok(out.compensating_('audit').some((r) => r.path === '/b/old'));
+  } finally {
+    await h.close();
+  }
+});
+
+test(`audit: a directory changed less than ${AUDIT_SETTLE_SECONDS} s before the audit is listed again by the next one`, async () => {
+  const now = Date.now() / 1000;
+  const h = await openSource({ watch: false, prepare: (root) => {
+    for (const [d, t] of [['settled', now - 60], ['fresh', now + 3600]] as const) { // fresh: still changing when audited
+      mkdirSync(join(root, d));
+      writeFileSync(join(root, d, 'f'), d);
+      utimesSync(join(root, d), t, t);
+    }
+    utimesSync(root, now - 60, now - 60);
+  } });
+  try {
+    await h.src.audit();
+    h.out.clear();
+    await h.src.audit();
+    const by = new Map<string, FsUpsertRow>(h.out.compensating_('audit').map((r) => [r.path, r]));
+    assert.equal(by.get('/settled')?.audit_skipped, true);
+    assert.equal(by.has('/settled/f'), false);
+    assert.equal(by.get('/fresh')?.audit_skipped, false, 'not made silent by the first audit');
+    assert.equal(by.get('/fresh/f')?.parent_path, '/fresh');
   } finally {
     await h.close();
   }

@@ -40,6 +40,15 @@ const MAX_LOGGED_PATHS = 10_000;
 const ENCODED_WALK_BATCH_ROWS = 8192;
 /** Sub-tree audits queued at most before they collapse into a root audit. */
 const MAX_PENDING_AUDITS = 16;
+/**
+ * An audit does not record in its dir-mtime cache a directory whose mtime is less than this many seconds
+ * before the audit started: the next audit lists it again. The gateway spares a child the audit did not
+ * see when the child changed after the audit start on its logical clock (wall clock − clock skew, in whole
+ * seconds) or when realtime touched it after the audit start (spec 20, stale-evidence protection); had the
+ * directory been cached, no later audit would list it again, and a file removed where no watch saw it
+ * would stay in the view until a full audit. The margin covers the skew and the realtime latency.
+ */
+export const AUDIT_SETTLE_SECONDS = 5;
 
 export const DEGRADED = {
   overflow: 'inotify overflow',
@@ -700,9 +709,10 @@ export class FsSource implements Disposable {
     if (this.closed) return;
     await this.ensureDrift();
     const seq = ++this.auditSeq;
+    const settledBefore = Date.now() / 1000 - AUDIT_SETTLE_SECONDS; // taken before the gateway's audit start
     await this.output.signal({ type: 'audit_start' });
     try {
-      await this.walk('audit', { mode: 'audit', subPath, workers: this.opts.maxScanWorkers, dirMtimeCache: this.auditCache }, 'audit');
+      await this.walk('audit', { mode: 'audit', subPath, workers: this.opts.maxScanWorkers, dirMtimeCache: this.auditCache, settledBefore }, 'audit');
     } finally {
       await this.output.signal({ type: 'audit_end' });
     }

@@ -86,6 +86,14 @@ export interface WalkOptions {
    */
   dirMtimeCache?: DirMtimeCache;
   /**
+   * Audit: a directory whose mtime is not before this time (float seconds, the mtime scale) is listed but
+   * not recorded in `dirMtimeCache` (its entry is dropped), so the next audit lists it again. A listing of
+   * a directory that changed around the start of the audit may be discounted by the gateway as stale
+   * evidence (spec 20: children touched after the audit start are not deleted); caching it would make the
+   * directory silent, and such a child would stay in the view until a full audit. Default: no limit.
+   */
+  settledBefore?: number;
+  /**
    * The worker threads write each batch's wire text (`WalkBatch.encoded`), so the consumer's thread
    * never builds row objects; `rows` is then parsed on demand. Not combinable with `exclude`.
    */

@@ -107,6 +107,39 @@ describe('Walker audit', () => {
     assert.ok(fileRows(full.rows).length > 0);
   });
 
+  // Regression (convergence oracle under load): a directory listed while it was still changing must not
+  // become silent, or a child the gateway spared as stale evidence stays in the view until a full audit.
+  for (const encode of [false, true]) {
+    test(`settledBefore: a directory whose mtime is not before it is listed but not cached${encode ? ' (encoded)' : ''}`, async () => {
+      const { dir: root, cleanup: done } = tempDir();
+      try {
+        const settled = 1_600_000_000;
+        for (const [name, t] of [['old', settled - 100], ['edge', settled], ['recent', settled + 10]] as const) {
+          mkdirSync(join(root, name));
+          writeFileSync(join(root, name, 'f'), name);
+          utimesSync(join(root, name), t, t);
+        }
+        utimesSync(root, settled - 50, settled - 50);
+        const cache = new DirMtimeCache();
+        cache.set('/recent', settled - 200); // from an earlier audit, before the directory changed: dropped
+        const audit = () => collect(walker.walk(root, { mode: 'audit', dirMtimeCache: cache, settledBefore: settled, encode }));
+        await audit();
+        assert.deepEqual([...cache.entries()].map(([p]) => p).sort(), ['/', '/old']);
+        const again = byPath((await audit()).rows);
+        assert.equal(again.get('/')?.audit_skipped, true);
+        assert.equal(again.get('/old')?.audit_skipped, true);
+        assert.equal(again.has('/old/f'), false);
+        for (const p of ['/edge', '/recent']) {
+          assert.equal(again.get(p)?.audit_skipped, false, p);
+          assert.equal(again.get(`${p}/f`)?.parent_path, p, 'its files are listed again');
+          assert.equal(cache.has(p), false, p);
+        }
+      } finally {
+        done();
+      }
+    });
+  }
+
   test('a snapshot neither reads nor updates the cache', async () => {
     const cache = new DirMtimeCache();
     cache.set('/', statSync(dir).mtimeMs / 1000);

@@ -153,6 +153,7 @@ class WalkRun implements WorkerOwner {
   private readonly nWorkers: number;
   private readonly maxDelay: number;
   private readonly cache: DirMtimeCache | undefined;
+  private readonly settledBefore: number;
   private readonly exclude: WalkOptions['exclude'];
   private readonly onError: WalkOptions['onError'];
   private readonly signal: AbortSignal | undefined;
@@ -198,6 +199,7 @@ class WalkRun implements WorkerOwner {
     const maxBatches = checkInt('maxBufferedBatches', opts.maxBufferedBatches, DEFAULT_MAX_BUFFERED_BATCHES, 1, 1_000_000);
     this.maxDelay = checkInt('maxBatchDelayMs', opts.maxBatchDelayMs, DEFAULT_MAX_BATCH_DELAY_MS, 0, 3_600_000);
     this.cache = this.audit ? opts.dirMtimeCache : undefined;
+    this.settledBefore = opts.settledBefore ?? Infinity;
     this.exclude = opts.exclude;
     this.encode = opts.encode === true;
     if (this.encode && opts.exclude !== undefined) throw badRequest('an encoded walk cannot take exclude');
@@ -456,7 +458,7 @@ class WalkRun implements WorkerOwner {
           if ((f & (F_SKIPPED | F_CACHE_SET)) === (F_SKIPPED | F_CACHE_SET)) this.skippedDirs++;
         }
         if (cache !== undefined) {
-          if ((f & F_CACHE_SET) !== 0) this.ops.push(segDirs[s], m);
+          if ((f & F_CACHE_SET) !== 0) this.ops.push(segDirs[s], m < this.settledBefore ? m : NaN);
           else if ((f & F_CACHE_DELETE) !== 0) this.ops.push(segDirs[s], NaN);
         }
       } else {
@@ -502,7 +504,7 @@ class WalkRun implements WorkerOwner {
           if ((f & (F_SKIPPED | F_CACHE_SET)) === (F_SKIPPED | F_CACHE_SET)) this.skippedDirs++;
         }
         if (cache !== undefined) {
-          if ((f & F_CACHE_SET) !== 0) this.ops.push(dir, mtime[i]);
+          if ((f & F_CACHE_SET) !== 0) this.ops.push(dir, mtime[i] < this.settledBefore ? mtime[i] : NaN);
           else if ((f & F_CACHE_DELETE) !== 0) this.ops.push(dir, NaN);
         }
       } else {
