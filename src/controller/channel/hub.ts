@@ -162,8 +162,10 @@ export class ChannelHub {
     let st = this.states.get(member.id);
     if (st === undefined) {
       st = { member, ws: null, queue: [], waiters: new Set(), lastSeq: null, runningHash: null, failedHash: null, sentHash: null, reported: false };
+      // No membersVersion bump: a connection changes no manifest (gateway manifests list ENROLLED agents, and
+      // enrollments/revocations are seen through the change marker). Bumping here made every connecting
+      // member re-read all members — quadratic when a fleet reconnects after a controller restart.
       this.states.set(member.id, st);
-      this.membersVersion++; // a newly seen member may change gateway manifests (the agents of a pipe)
     }
     return st;
   }
