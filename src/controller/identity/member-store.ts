@@ -4,6 +4,7 @@
  * `BEGIN IMMEDIATE`), so it needs nothing from the resource store but the file. Enrollment consumes one use
  * of the token and records the member in ONE transaction: a refused enrollment never costs a use.
  */
+import { statementCache } from '../store/statement-cache.ts';
 import Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
 import type { Labels, MemberKind, MemberPublicKey } from '../../protocol/index.ts';
@@ -67,89 +68,91 @@ const toMember = (r: Row): MemberRecord => ({
 
 export class SqliteMemberStore implements MemberStore {
   private readonly db: Database.Database;
+  private readonly sql: (text: string) => Database.Statement;
 
   constructor(file: string) {
     this.db = new Database(file);
+    this.sql = statementCache(this.db);
     this.db.pragma('busy_timeout = 5000');
     this.db.pragma('foreign_keys = ON');
   }
 
   async findEnrollmentToken(id: string): Promise<EnrollmentTokenRow | undefined> {
-    const r = this.db.prepare('SELECT id, kind, labels, uses_left, hash, expires_at, revoked_at FROM enrollment_tokens WHERE id = ?').get(id) as
+    const r = this.sql('SELECT id, kind, labels, uses_left, hash, expires_at, revoked_at FROM enrollment_tokens WHERE id = ?').get(id) as
       { id: string; kind: string; labels: string; uses_left: number; hash: string; expires_at: string; revoked_at: string | null } | undefined;
     return r === undefined ? undefined : { id: r.id, kind: r.kind as MemberKind, labels: JSON.parse(r.labels) as Labels, usesLeft: r.uses_left, hash: r.hash, expiresAt: r.expires_at, revokedAt: r.revoked_at };
   }
 
   async enroll(tokenId: string, m: { kind: MemberKind; name: string | undefined; publicJwk: MemberPublicKey; jkt: string }, now: number): Promise<EnrollOutcome> {
     const run = this.db.transaction((): EnrollOutcome => {
-      const tok = this.db.prepare('SELECT labels, uses_left, expires_at, revoked_at FROM enrollment_tokens WHERE id = ?').get(tokenId) as
+      const tok = this.sql('SELECT labels, uses_left, expires_at, revoked_at FROM enrollment_tokens WHERE id = ?').get(tokenId) as
         { labels: string; uses_left: number; expires_at: string; revoked_at: string | null } | undefined;
       if (tok === undefined || tok.uses_left <= 0 || tok.revoked_at !== null) return { ok: false, reason: 'used_up' };
       if (Date.parse(tok.expires_at) <= now) return { ok: false, reason: 'expired' };
       const id = `m-${randomBytes(12).toString('hex')}`;
       const name = m.name ?? `${m.kind}-${id.slice(2, 10)}`;
-      const taken = this.db.prepare('SELECT 1 FROM members WHERE kind = ? AND name = ?').get(m.kind, name);
+      const taken = this.sql('SELECT 1 FROM members WHERE kind = ? AND name = ?').get(m.kind, name);
       if (taken !== undefined) return { ok: false, reason: 'name_taken' };
       const time = new Date(now).toISOString();
-      this.db.prepare('UPDATE enrollment_tokens SET uses_left = uses_left - 1 WHERE id = ?').run(tokenId);
-      this.db.prepare(`INSERT INTO members (id, kind, name, labels, public_jwk, jkt, state, enrolled_at, enrollment_token)
+      this.sql('UPDATE enrollment_tokens SET uses_left = uses_left - 1 WHERE id = ?').run(tokenId);
+      this.sql(`INSERT INTO members (id, kind, name, labels, public_jwk, jkt, state, enrolled_at, enrollment_token)
         VALUES (?, ?, ?, ?, ?, ?, 'enrolled', ?, ?)`).run(id, m.kind, name, tok.labels, JSON.stringify(m.publicJwk), m.jkt, time, tokenId);
       // The fleet tables (diff "touches", planning) list members by name; monitoring reads `members`.
       const fleet = m.kind === 'agent' ? 'agents' : 'gateway_members';
-      this.db.prepare(`INSERT INTO ${fleet} (name, labels, state, enrolled_at) VALUES (?, ?, 'enrolled', ?)
+      this.sql(`INSERT INTO ${fleet} (name, labels, state, enrolled_at) VALUES (?, ?, 'enrolled', ?)
         ON CONFLICT (name) DO UPDATE SET labels = excluded.labels, state = excluded.state, enrolled_at = excluded.enrolled_at`).run(name, tok.labels, time);
-      this.db.prepare(`INSERT INTO audit (revision, actor, time, action, kind, name, before_hash, after_hash) VALUES (NULL, ?, ?, 'member.enrolled', ?, ?, NULL, NULL)`)
+      this.sql(`INSERT INTO audit (revision, actor, time, action, kind, name, before_hash, after_hash) VALUES (NULL, ?, ?, 'member.enrolled', ?, ?, NULL, NULL)`)
         .run(`enrollment-token:${tokenId}`, time, m.kind === 'agent' ? 'Agent' : 'GatewayMember', name);
-      return { ok: true, member: toMember(this.db.prepare('SELECT * FROM members WHERE id = ?').get(id) as Row) };
+      return { ok: true, member: toMember(this.sql('SELECT * FROM members WHERE id = ?').get(id) as Row) };
     });
     return run.immediate();
   }
 
   async getMember(id: string): Promise<MemberRecord | undefined> {
-    const r = this.db.prepare('SELECT * FROM members WHERE id = ?').get(id) as Row | undefined;
+    const r = this.sql('SELECT * FROM members WHERE id = ?').get(id) as Row | undefined;
     return r === undefined ? undefined : toMember(r);
   }
 
   async findMember(kind: MemberKind, name: string): Promise<MemberRecord | undefined> {
-    const r = this.db.prepare('SELECT * FROM members WHERE kind = ? AND name = ?').get(kind, name) as Row | undefined;
+    const r = this.sql('SELECT * FROM members WHERE kind = ? AND name = ?').get(kind, name) as Row | undefined;
     return r === undefined ? undefined : toMember(r);
   }
 
   async listMembers(kind?: MemberKind): Promise<MemberRecord[]> {
-    const rows = (kind === undefined ? this.db.prepare('SELECT * FROM members ORDER BY kind, name').all() : this.db.prepare('SELECT * FROM members WHERE kind = ? ORDER BY name').all(kind)) as Row[];
+    const rows = (kind === undefined ? this.sql('SELECT * FROM members ORDER BY kind, name').all() : this.sql('SELECT * FROM members WHERE kind = ? ORDER BY name').all(kind)) as Row[];
     return rows.map(toMember);
   }
 
   async revoke(id: string, now: number): Promise<MemberRecord | undefined> {
     const run = this.db.transaction((): MemberRecord | undefined => {
-      const r = this.db.prepare('SELECT * FROM members WHERE id = ?').get(id) as Row | undefined;
+      const r = this.sql('SELECT * FROM members WHERE id = ?').get(id) as Row | undefined;
       if (r === undefined) return undefined;
       if (r.revoked_at === null) {
         const time = new Date(now).toISOString();
-        this.db.prepare("UPDATE members SET state = 'revoked', revoked_at = ? WHERE id = ?").run(time, id);
-        this.db.prepare(`UPDATE ${r.kind === 'agent' ? 'agents' : 'gateway_members'} SET state = 'revoked' WHERE name = ?`).run(r.name);
+        this.sql("UPDATE members SET state = 'revoked', revoked_at = ? WHERE id = ?").run(time, id);
+        this.sql(`UPDATE ${r.kind === 'agent' ? 'agents' : 'gateway_members'} SET state = 'revoked' WHERE name = ?`).run(r.name);
       }
-      return toMember(this.db.prepare('SELECT * FROM members WHERE id = ?').get(id) as Row);
+      return toMember(this.sql('SELECT * FROM members WHERE id = ?').get(id) as Row);
     });
     return run.immediate();
   }
 
   async useProof(jti: string, memberId: string, expiresAtSec: number, nowSec: number): Promise<boolean> {
     const run = this.db.transaction((): boolean => {
-      this.db.prepare('DELETE FROM used_proofs WHERE expires_at < ?').run(nowSec);
-      const r = this.db.prepare('INSERT INTO used_proofs (jti, member_id, expires_at) VALUES (?, ?, ?) ON CONFLICT (jti) DO NOTHING').run(jti, memberId, expiresAtSec);
+      this.sql('DELETE FROM used_proofs WHERE expires_at < ?').run(nowSec);
+      const r = this.sql('INSERT INTO used_proofs (jti, member_id, expires_at) VALUES (?, ?, ?) ON CONFLICT (jti) DO NOTHING').run(jti, memberId, expiresAtSec);
       return r.changes === 1;
     });
     return run.immediate();
   }
 
   async recordReport(id: string, rec: ReportRecord): Promise<void> {
-    this.db.prepare("UPDATE members SET last_seen = ?, last_report = ?, state = CASE WHEN revoked_at IS NULL THEN ? ELSE 'revoked' END WHERE id = ?")
+    this.sql("UPDATE members SET last_seen = ?, last_report = ?, state = CASE WHEN revoked_at IS NULL THEN ? ELSE 'revoked' END WHERE id = ?")
       .run(new Date(rec.now).toISOString(), rec.report, rec.state, id);
   }
 
   async changeMarker(): Promise<string> {
-    const r = this.db.prepare('SELECT COUNT(*) AS n, COUNT(revoked_at) AS r, MAX(enrolled_at) AS e, MAX(revoked_at) AS x FROM members').get() as
+    const r = this.sql('SELECT COUNT(*) AS n, COUNT(revoked_at) AS r, MAX(enrolled_at) AS e, MAX(revoked_at) AS x FROM members').get() as
       { n: number; r: number; e: string | null; x: string | null };
     return `${r.n}:${r.r}:${r.e ?? ''}:${r.x ?? ''}`;
   }

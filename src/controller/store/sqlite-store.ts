@@ -4,6 +4,7 @@
  * request can observe or interleave with a half-done change. `BEGIN IMMEDIATE` takes the write lock at the
  * start, so two controller processes on one file still serialise their revisions.
  */
+import { statementCache } from './statement-cache.ts';
 import Database from 'better-sqlite3';
 import type { AuditEntry, Labels, ResourceDocument, ResourceKind } from '../../protocol/index.ts';
 import { SQLITE_MIGRATIONS, type Migration } from './sqlite-migrations.ts';
@@ -24,9 +25,11 @@ const now = () => new Date().toISOString();
 
 export class SqliteStore implements ControllerStore {
   private readonly db: Database.Database;
+  private readonly sql: (text: string) => Database.Statement;
 
   private constructor(db: Database.Database) {
     this.db = db;
+    this.sql = statementCache(this.db);
   }
 
   /** Open (creating if needed) the database file and apply pending migrations. */
@@ -52,7 +55,7 @@ export class SqliteStore implements ControllerStore {
 
   /** Versions applied so far (for tests and diagnostics). */
   appliedMigrations(): number[] {
-    return (this.db.prepare('SELECT version FROM schema_migrations ORDER BY version').all() as { version: number }[]).map((r) => r.version);
+    return (this.sql('SELECT version FROM schema_migrations ORDER BY version').all() as { version: number }[]).map((r) => r.version);
   }
 
   async currentRevision(): Promise<number> {
@@ -61,13 +64,13 @@ export class SqliteStore implements ControllerStore {
 
   async listResources(kind?: ResourceKind): Promise<StoredResource[]> {
     const rows = kind === undefined
-      ? this.db.prepare('SELECT * FROM resources ORDER BY kind, name').all() as ResourceRow[]
-      : this.db.prepare('SELECT * FROM resources WHERE kind = ? ORDER BY name').all(kind) as ResourceRow[];
+      ? this.sql('SELECT * FROM resources ORDER BY kind, name').all() as ResourceRow[]
+      : this.sql('SELECT * FROM resources WHERE kind = ? ORDER BY name').all(kind) as ResourceRow[];
     return rows.map(toResource);
   }
 
   async getResource(kind: ResourceKind, name: string): Promise<StoredResource | undefined> {
-    const row = this.db.prepare('SELECT * FROM resources WHERE kind = ? AND name = ?').get(kind, name) as ResourceRow | undefined;
+    const row = this.sql('SELECT * FROM resources WHERE kind = ? AND name = ?').get(kind, name) as ResourceRow | undefined;
     return row === undefined ? undefined : toResource(row);
   }
 
@@ -76,18 +79,18 @@ export class SqliteStore implements ControllerStore {
     const run = this.db.transaction((): MutationResult<T> => {
       const state: StateSnapshot = {
         currentRevision: this.revisionNow(),
-        resources: (this.db.prepare('SELECT * FROM resources ORDER BY kind, name').all() as ResourceRow[]).map(toResource),
+        resources: (this.sql('SELECT * FROM resources ORDER BY kind, name').all() as ResourceRow[]).map(toResource),
         agents: this.agentsNow(),
       };
       const { writes, value } = plan(state);
       if (writes.length === 0) return { revision: null, currentRevision: state.currentRevision, value };
       const time = now();
-      const revision = Number(this.db.prepare('INSERT INTO revisions (actor, created_at) VALUES (?, ?)').run(actor, time).lastInsertRowid);
-      const upsert = this.db.prepare(`INSERT INTO resources (kind, name, doc, sealed, hash, revision, created_revision, updated_at)
+      const revision = Number(this.sql('INSERT INTO revisions (actor, created_at) VALUES (?, ?)').run(actor, time).lastInsertRowid);
+      const upsert = this.sql(`INSERT INTO resources (kind, name, doc, sealed, hash, revision, created_revision, updated_at)
         VALUES (@kind, @name, @doc, @sealed, @hash, @revision, @revision, @time)
         ON CONFLICT (kind, name) DO UPDATE SET doc = excluded.doc, sealed = excluded.sealed, hash = excluded.hash, revision = excluded.revision, updated_at = excluded.updated_at`);
-      const remove = this.db.prepare('DELETE FROM resources WHERE kind = ? AND name = ?');
-      const audit = this.db.prepare('INSERT INTO audit (revision, actor, time, action, kind, name, before_hash, after_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
+      const remove = this.sql('DELETE FROM resources WHERE kind = ? AND name = ?');
+      const audit = this.sql('INSERT INTO audit (revision, actor, time, action, kind, name, before_hash, after_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
       for (const w of writes) {
         if (w.after === undefined) remove.run(w.kind, w.name);
         else upsert.run({ kind: w.kind, name: w.name, doc: JSON.stringify(w.after.doc), sealed: w.after.sealed, hash: w.after.hash, revision, time });
@@ -100,17 +103,17 @@ export class SqliteStore implements ControllerStore {
 
   async history(opts: { limit: number; before?: number }): Promise<AuditEntry[]> {
     const rows = (opts.before === undefined
-      ? this.db.prepare('SELECT * FROM audit ORDER BY id DESC LIMIT ?').all(opts.limit)
-      : this.db.prepare('SELECT * FROM audit WHERE id < ? ORDER BY id DESC LIMIT ?').all(opts.before, opts.limit)) as AuditRow[];
+      ? this.sql('SELECT * FROM audit ORDER BY id DESC LIMIT ?').all(opts.limit)
+      : this.sql('SELECT * FROM audit WHERE id < ? ORDER BY id DESC LIMIT ?').all(opts.before, opts.limit)) as AuditRow[];
     return rows.map((r) => ({ ...r }));
   }
 
   async insertOperatorToken(t: OperatorTokenRecord, actor: string): Promise<boolean> {
     const run = this.db.transaction((): boolean => {
-      const taken = this.db.prepare('SELECT 1 FROM operator_tokens WHERE name = ?').get(t.name);
+      const taken = this.sql('SELECT 1 FROM operator_tokens WHERE name = ?').get(t.name);
       if (taken !== undefined) return false;
       const time = now();
-      this.db.prepare('INSERT INTO operator_tokens (id, name, role, hash, created_at, created_by, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
+      this.sql('INSERT INTO operator_tokens (id, name, role, hash, created_at, created_by, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
         .run(t.id, t.name, t.role, t.hash, time, actor, t.expiresAt);
       this.auditEvent(actor, time, 'token.created', 'OperatorToken', t.name);
       return true;
@@ -119,14 +122,14 @@ export class SqliteStore implements ControllerStore {
   }
 
   async findOperatorToken(id: string): Promise<OperatorTokenRecord | undefined> {
-    const row = this.db.prepare('SELECT id, name, role, hash, expires_at AS expiresAt, revoked_at AS revokedAt FROM operator_tokens WHERE id = ?').get(id) as OperatorTokenRecord | undefined;
+    const row = this.sql('SELECT id, name, role, hash, expires_at AS expiresAt, revoked_at AS revokedAt FROM operator_tokens WHERE id = ?').get(id) as OperatorTokenRecord | undefined;
     return row;
   }
 
   async insertEnrollmentToken(t: EnrollmentTokenRecord, actor: string): Promise<void> {
     const run = this.db.transaction(() => {
       const time = now();
-      this.db.prepare('INSERT INTO enrollment_tokens (id, kind, labels, uses_left, hash, created_at, created_by, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+      this.sql('INSERT INTO enrollment_tokens (id, kind, labels, uses_left, hash, created_at, created_by, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
         .run(t.id, t.kind, JSON.stringify(t.labels), t.usesLeft, t.hash, time, actor, t.expiresAt);
       this.auditEvent(actor, time, 'token.created', 'EnrollmentToken', t.id);
     });
@@ -138,26 +141,26 @@ export class SqliteStore implements ControllerStore {
   }
 
   async upsertAgent(a: AgentRecord): Promise<void> {
-    this.db.prepare(`INSERT INTO agents (name, labels, state, enrolled_at, last_seen) VALUES (?, ?, ?, ?, ?)
+    this.sql(`INSERT INTO agents (name, labels, state, enrolled_at, last_seen) VALUES (?, ?, ?, ?, ?)
       ON CONFLICT (name) DO UPDATE SET labels = excluded.labels, state = excluded.state, last_seen = excluded.last_seen`)
       .run(a.name, JSON.stringify(a.labels), a.state, a.enrolledAt, a.lastSeen);
   }
 
   async listGatewayMembers(): Promise<GatewayMemberRecord[]> {
-    return (this.db.prepare('SELECT * FROM gateway_members ORDER BY name').all() as MemberRow[]).map((r) => ({ ...toMember(r), url: r.url ?? null }));
+    return (this.sql('SELECT * FROM gateway_members ORDER BY name').all() as MemberRow[]).map((r) => ({ ...toMember(r), url: r.url ?? null }));
   }
 
   async getMeta(key: string): Promise<string | undefined> {
-    return (this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value;
+    return (this.sql('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value;
   }
 
   async setMeta(key: string, value: string): Promise<void> {
-    this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
+    this.sql('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
   }
 
   async claimMeta(key: string, value: string): Promise<string> {
-    this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING').run(key, value);
-    return (this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string }).value;
+    this.sql('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING').run(key, value);
+    return (this.sql('SELECT value FROM meta WHERE key = ?').get(key) as { value: string }).value;
   }
 
   dispose(): void {
@@ -165,15 +168,15 @@ export class SqliteStore implements ControllerStore {
   }
 
   private revisionNow(): number {
-    return (this.db.prepare('SELECT COALESCE(MAX(revision), 0) AS r FROM revisions').get() as { r: number }).r;
+    return (this.sql('SELECT COALESCE(MAX(revision), 0) AS r FROM revisions').get() as { r: number }).r;
   }
 
   private agentsNow(): AgentRecord[] {
-    return (this.db.prepare('SELECT * FROM agents ORDER BY name').all() as MemberRow[]).map(toMember);
+    return (this.sql('SELECT * FROM agents ORDER BY name').all() as MemberRow[]).map(toMember);
   }
 
   private auditEvent(actor: string, time: string, action: string, kind: string, name: string): void {
-    this.db.prepare('INSERT INTO audit (revision, actor, time, action, kind, name, before_hash, after_hash) VALUES (NULL, ?, ?, ?, ?, ?, NULL, NULL)')
+    this.sql('INSERT INTO audit (revision, actor, time, action, kind, name, before_hash, after_hash) VALUES (NULL, ?, ?, ?, ?, ?, NULL, NULL)')
       .run(actor, time, action, kind, name);
   }
 }
