@@ -1,5 +1,5 @@
 /**
- * Benchmark runner (spec 60, P1–P7). Benchmarks never run in CI.
+ * Benchmark runner (spec 60, P1–P8). Benchmarks never run in CI.
  *
  *   npm run bench                      all of them at 1 M files (a few minutes)
  *   npm run bench -- p3 p4             some of them
@@ -24,9 +24,10 @@ import { p4 } from './p4-search.ts';
 import { p5 } from './p5-walk.ts';
 import { p6 } from './p6-freshness.ts';
 import { p7 } from './p7-ready.ts';
+import { p8 } from './p8-controller.ts';
 
 // p7 reports the runs p5 measured (one measurement per `npm run bench`).
-const ALL: Benchmark[] = [p1, p2, p3, p3r, p4, p5, p6, p7];
+const ALL: Benchmark[] = [p1, p2, p3, p3r, p4, p5, p6, p7, p8];
 
 async function main(): Promise<number> {
   const { names, args } = parseArgs(process.argv.slice(2));
