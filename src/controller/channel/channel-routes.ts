@@ -18,11 +18,18 @@ export const CHANNEL_PATH = '/api/v1/channel';
 const MAX_FRAME_BYTES = 1024 * 1024;
 const DEFAULT_POLL_WAIT_SEC = 25;
 
-export interface AdmissionOptions { ratePerSec: number; burst: number }
+/**
+ * `ratePerSec`/`burst`: the token bucket of new channels. `maxPending`: channels admitted but not yet
+ * authenticated and handed to the hub — when a herd arrives faster than the event loop can verify
+ * credentials, the bucket alone would keep admitting (it is consulted only when the loop reaches each
+ * upgrade); refusing beyond this many in progress sheds the load with a cheap 503 instead of queueing it.
+ */
+export interface AdmissionOptions { ratePerSec: number; burst: number; maxPending: number }
 
 export function channelRoutes(app: ControllerApp, hub: ChannelHub, identity: IdentityService, admission: AdmissionOptions, log: Logger): { dispose(): void; admissionsRefused(): number } {
   const bucket = new TokenBucket(admission.ratePerSec, admission.burst);
   let refused = 0; // for the metrics (fustor_controller_admissions_refused_total)
+  let pending = 0; // admitted upgrades not yet handed to the hub
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES });
 
   const refuse = (socket: Duplex, status: number, err: FustorError | { code: string; message: string }, extra: Record<string, string> = {}) => {
@@ -36,14 +43,32 @@ export function channelRoutes(app: ControllerApp, hub: ChannelHub, identity: Ide
     socket.on('error', () => socket.destroy());
     const path = (req.url ?? '').split('?')[0];
     if (path !== CHANNEL_PATH && path !== `${CHANNEL_PATH}/`) return refuse(socket, 404, { code: 'NOT_FOUND', message: `no WebSocket endpoint at ${path.slice(0, 200)}: use ${CHANNEL_PATH}` });
+    if (pending >= admission.maxPending) {
+      refused++;
+      return refuse(socket, 503, { code: 'BUSY', message: `${pending} channel connections are being admitted; retry after 1 s (with jitter)` }, { 'Retry-After': '1' });
+    }
     const wait = bucket.take();
     if (wait > 0) {
       refused++;
       return refuse(socket, 503, { code: 'BUSY', message: `too many channel connections at once; retry after ${wait} s (with jitter)` }, { 'Retry-After': String(wait) });
     }
+    // Released exactly once: handed to the hub, refused, or the socket closed on the way (a failed handshake
+    // never reaches the handleUpgrade callback).
+    pending++;
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      pending--;
+    };
+    socket.once('close', release);
     identity.authenticate(req.headers.authorization).then(({ member }) => {
-      wss.handleUpgrade(req, socket, head, (ws) => hub.attachSocket(member, ws));
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        release();
+        hub.attachSocket(member, ws);
+      });
     }, (e: unknown) => {
+      release();
       const err = e instanceof FustorError ? e : new FustorError('INTERNAL', 'internal error');
       if (!(e instanceof FustorError)) log.error({ err: e }, 'channel: authentication failed unexpectedly');
       refuse(socket, err.httpStatus, err);

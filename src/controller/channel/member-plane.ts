@@ -3,7 +3,7 @@
  * the data dir, or in the database for PostgreSQL replicas), the member store (SQLite or PostgreSQL, like
  * the resource store), the identity service, the channel hub, the fleet monitor, and their
  * routes. Tunables come from the options or the environment (FUSTOR_CONTROLLER_CREDENTIAL_TTL_SEC,
- * FUSTOR_CONTROLLER_HEARTBEAT_SEC, FUSTOR_CONTROLLER_ADMISSION_RATE, FUSTOR_CONTROLLER_ADMISSION_BURST,
+ * FUSTOR_CONTROLLER_HEARTBEAT_SEC, FUSTOR_CONTROLLER_ADMISSION_RATE, FUSTOR_CONTROLLER_ADMISSION_BURST, FUSTOR_CONTROLLER_ADMISSION_PENDING,
  * FUSTOR_CONTROLLER_WATCH_MS).
  */
 import { join } from 'node:path';
@@ -28,6 +28,7 @@ export interface MemberPlaneOptions {
   heartbeatSec: number;
   admissionRatePerSec: number;
   admissionBurst: number;
+  admissionMaxPending: number;
   watchIntervalMs: number;
 }
 
@@ -45,6 +46,7 @@ export function memberPlaneOptionsFromEnv(): MemberPlaneOptions {
     heartbeatSec: envNumber('FUSTOR_CONTROLLER_HEARTBEAT_SEC', 15),
     admissionRatePerSec: envNumber('FUSTOR_CONTROLLER_ADMISSION_RATE', 50),
     admissionBurst: envNumber('FUSTOR_CONTROLLER_ADMISSION_BURST', 100),
+    admissionMaxPending: envNumber('FUSTOR_CONTROLLER_ADMISSION_PENDING', 64),
     watchIntervalMs: envNumber('FUSTOR_CONTROLLER_WATCH_MS', 500),
   };
 }
@@ -92,7 +94,7 @@ export async function createMemberPlane(opts: {
     hub,
     install(app) {
       identityRoutes(app, identity);
-      routes = channelRoutes(app, hub, identity, { ratePerSec: o.admissionRatePerSec, burst: o.admissionBurst }, opts.log);
+      routes = channelRoutes(app, hub, identity, { ratePerSec: o.admissionRatePerSec, burst: o.admissionBurst, maxPending: o.admissionMaxPending }, opts.log);
       monitoringRoutes(app, monitor, metrics);
     },
     setUrl(u) { url = u; },
