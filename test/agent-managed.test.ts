@@ -193,3 +193,14 @@ test('examples/managed (used by the README) is a valid set of resources', async 
   assert.match(r.stdout, /Gateway\/gw1/);
   assert.match(r.stdout, /Pipe\/lab-uploads/);
 });
+
+test('managed agent start-up errors are one line naming the fix', async () => {
+  const fails = async (opts: Parameters<typeof startManagedAgent>[0]) => startManagedAgent(opts).then(
+    async (a) => { await a.stop(); return 'started'; },
+    (e: Error) => e.message,
+  );
+  assert.match(await fails({ controller: c.url }), /fustor: this host is not enrolled yet .*pass --token with an enrollment token from `fustor ctl token create --kind agent`/);
+  assert.match(await fails({ controller: 'http://127.0.0.1:1', token: 'fen_0000000000000000_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' }), /fustor: cannot reach the controller at http:\/\/127\.0\.0\.1:1 to enroll .*check --controller/);
+  assert.match(await fails({ controller: c.url, token: 'not-a-token' }), /fustor: enrollment refused by the controller \(HTTP 4\d\d\)/);
+  assert.match(await fails({ controller: 'ftp://x' }), /--controller must be an http:\/\/ or https:\/\/ URL/);
+});
