@@ -136,3 +136,46 @@ test('hostile: bad credential refused at upgrade; junk frames → error frame + 
   }
   assert.equal((await c.json('/healthz', 'GET', { token: null })).status, 200);
 });
+
+test('gateway manifest: views, trust (issuer + JWKS of the listening URL, or of --public-url), query keys as hashes only', async () => {
+  await apply([gatewayDoc('gwm'), viewDoc('gwm-view', 'gwm')]);
+  const key = await c.json('/api/v1/keys', 'POST', { body: { name: 'gwm-key', views: ['gwm-view'] } });
+  assert.equal(key.status, 201, JSON.stringify(key.body));
+  const g = await enroll('gwm', {}, 'gateway');
+  const { cl, manifests } = client(g.credential, () => ({ status: 'APPLIED' }));
+  try {
+    await until(() => manifests.length > 0);
+    const m = manifests[0].content as { kind: string; views: { id: string }[]; trust: { issuer: string; jwks_url: string }; query_keys: { name: string; hash: string }[] };
+    assert.equal(m.kind, 'gateway');
+    assert.deepEqual(m.views.map((v) => v.id), ['gwm-view']);
+    assert.equal(m.trust.jwks_url, `${c.url}/api/v1/jwks`);
+    assert.equal(m.query_keys[0].name, 'gwm-key');
+    assert.match(m.query_keys[0].hash, /^sha256:[0-9a-f]{64}$/);
+    assert.ok(!JSON.stringify(manifests).includes(key.body.key as string), 'the query key itself never leaves the controller');
+  } finally {
+    await cl.stop();
+  }
+
+  // Behind a load balancer: --public-url names the JWKS every replica's manifests point at.
+  const behind = await startController({ args: ['--public-url', 'https://ctl.example/'] });
+  try {
+    assert.equal((await behind.json('/api/v1/apply', 'POST', { body: [gatewayDoc('gwp'), viewDoc('gwp-view', 'gwp')] })).status, 200);
+    const tok = await behind.json('/api/v1/tokens/enrollment', 'POST', { body: { kind: 'gateway' } });
+    const { publicKey } = await generateKeyPair('ES256', { extractable: true });
+    const e = await behind.json('/api/v1/enroll', 'POST', { token: null, body: { token: tok.body.token, kind: 'gateway', name: 'gwp', public_key: await exportJWK(publicKey) } });
+    const got: ManifestFrame[] = [];
+    const cl2 = new ControlChannelClient({
+      url: behind.url, credential: () => e.body.credential as string, report: () => ({ version: '0.1.0' }), backoff: { baseMs: 50, maxMs: 200 },
+      onManifest: async (m) => { got.push(m); return { status: 'APPLIED' }; },
+    });
+    cl2.start();
+    try {
+      await until(() => got.length > 0);
+      assert.equal((got[0].content as { trust: { jwks_url: string } }).trust.jwks_url, 'https://ctl.example/api/v1/jwks');
+    } finally {
+      await cl2.stop();
+    }
+  } finally {
+    await behind.stop();
+  }
+});

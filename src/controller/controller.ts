@@ -42,6 +42,11 @@ export interface ControllerOptions {
   secretKeyFile?: string;
   /** Reconciler lease TTL with PostgreSQL (seconds; default FUSTOR_CONTROLLER_LEASE_TTL_SEC, else 5). */
   leaseTtlSec?: number;
+  /**
+   * The URL members and gateways reach the controller at (a load balancer in front of replicas); gateway
+   * manifests name its JWKS. Default: the listening URL — which differs per replica.
+   */
+  publicUrl?: string;
 }
 
 /** A startup failure phrased as one line for the operator (bad data dir, busy port, lost key). */
@@ -131,7 +136,7 @@ export class Controller {
       const addr = app.server.address();
       const port = typeof addr === 'object' && addr !== null ? addr.port : opts.port;
       const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
-      members.setUrl(`http://${host}:${port}`);
+      members.setUrl(opts.publicUrl?.replace(/\/+$/, '') ?? `http://${host}:${port}`);
       return new Controller(`http://${host}:${port}`, adminToken, adminTokenFile, store, replica, lease, disposables);
     } catch (e) {
       await disposables.dispose();

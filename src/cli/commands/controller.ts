@@ -21,12 +21,24 @@ interface ControllerFlags {
   port: number;
   database?: string;
   secretKeyFile?: string;
+  publicUrl?: string;
   git?: string;
   gitInterval: number;
   logFormat?: 'json' | 'pretty';
 }
 
 export const DEFAULT_CONTROLLER_PORT = 8100;
+
+function parsePublicUrl(value: string): string {
+  let u: URL;
+  try {
+    u = new URL(value);
+  } catch {
+    throw new InvalidArgumentError('must be an http(s) URL, e.g. https://fustor-controller.example');
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new InvalidArgumentError('must be an http(s) URL, e.g. https://fustor-controller.example');
+  return value.replace(/\/+$/, '');
+}
 const SHUTDOWN_GRACE_MS = 10_000;
 
 function parsePort(value: string): number {
@@ -51,6 +63,7 @@ export function registerController(program: Command): Command {
     .option('--port <n>', `port of the management API (0 = any free port)`, parsePort, DEFAULT_CONTROLLER_PORT)
     .option('--database <url>', 'PostgreSQL URL (postgres://USER[:PASSWORD]@HOST[:PORT]/DB): replicas share this database; default $FUSTOR_CONTROLLER_DATABASE, else SQLite in --data-dir')
     .option('--secret-key-file <path>', 'the key that encrypts Secrets (the same file on every replica); default $FUSTOR_CONTROLLER_SECRET_KEY_FILE, else DIR/secret-key')
+    .option('--public-url <url>', 'the URL gateways and agents reach this controller at (e.g. a load balancer in front of replicas); gateway manifests trust its /api/v1/jwks. Default: the listening URL', parsePublicUrl)
     .option('--git <repo[#branch[:dir]]>', 'Git repository as the source of truth of Gateways, Views and Pipes (default branch: the remote HEAD; dir: the root)')
     .option('--git-interval <seconds>', 'how often to fetch the --git branch', parseInterval, 30)
     .addOption(new Option('--log-format <format>', 'log lines as JSON or pretty (default: pretty on a TTY, JSON otherwise)').choices(['json', 'pretty']))
@@ -81,7 +94,7 @@ async function runController(flags: ControllerFlags): Promise<void> {
   let controller: Controller;
   try {
     const git = flags.git === undefined ? undefined : { source: flags.git, intervalSeconds: flags.gitInterval };
-    controller = await Controller.start({ dataDir, host: flags.host, port: flags.port, log, git, database, secretKeyFile });
+    controller = await Controller.start({ dataDir, host: flags.host, port: flags.port, log, git, database, secretKeyFile, ...(flags.publicUrl === undefined ? {} : { publicUrl: flags.publicUrl }) });
   } catch (e) {
     if (e instanceof ControllerStartError) fail(e.message);
     // FUSTOR_CONTROLLER_LEASE_TTL_SEC and the like: a bad tunable is an operator error, one line.
