@@ -17,10 +17,12 @@ import { TokenBucket } from './token-bucket.ts';
 export const CHANNEL_PATH = '/api/v1/channel';
 const MAX_FRAME_BYTES = 1024 * 1024;
 const DEFAULT_POLL_WAIT_SEC = 25;
+/** How long an admitted member may stay silent before its admission slot is freed anyway. */
+const FIRST_FRAME_TIMEOUT_MS = 10_000;
 
 /**
- * `ratePerSec`/`burst`: the token bucket of new channels. `maxPending`: channels admitted but not yet
- * authenticated and handed to the hub — when a herd arrives faster than the event loop can verify
+ * `ratePerSec`/`burst`: the token bucket of new channels. `maxPending`: channels admitted whose first
+ * frame has not arrived yet (credential check, handshake, first report) — when a herd arrives faster than the event loop can verify
  * credentials, the bucket alone would keep admitting (it is consulted only when the loop reaches each
  * upgrade); refusing beyond this many in progress sheds the load with a cheap 503 instead of queueing it.
  */
@@ -52,8 +54,9 @@ export function channelRoutes(app: ControllerApp, hub: ChannelHub, identity: Ide
       refused++;
       return refuse(socket, 503, { code: 'BUSY', message: `too many channel connections at once; retry after ${wait} s (with jitter)` }, { 'Retry-After': String(wait) });
     }
-    // Released exactly once: handed to the hub, refused, or the socket closed on the way (a failed handshake
-    // never reaches the handleUpgrade callback).
+    // A slot is held until the member's first frame (its first report is the expensive part: manifest
+    // evaluation), and released exactly once: first frame, refusal, socket closed on the way (a failed
+    // handshake never reaches the handleUpgrade callback), or FIRST_FRAME_TIMEOUT_MS for a silent member.
     pending++;
     let released = false;
     const release = () => {
@@ -62,9 +65,10 @@ export function channelRoutes(app: ControllerApp, hub: ChannelHub, identity: Ide
       pending--;
     };
     socket.once('close', release);
+    setTimeout(release, FIRST_FRAME_TIMEOUT_MS).unref();
     identity.authenticate(req.headers.authorization).then(({ member }) => {
       wss.handleUpgrade(req, socket, head, (ws) => {
-        release();
+        ws.once('message', release);
         hub.attachSocket(member, ws);
       });
     }, (e: unknown) => {
