@@ -4,6 +4,7 @@
  * `BEGIN IMMEDIATE`), so it needs nothing from the resource store but the file. Enrollment consumes one use
  * of the token and records the member in ONE transaction: a refused enrollment never costs a use.
  */
+import { isoTime, isoTimeOrNull, type DbTime } from '../store/rows.ts';
 import { statementCache } from '../store/statement-cache.ts';
 import Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
@@ -58,11 +59,12 @@ export interface MemberStore extends Disposable {
   changeMarker(): Promise<string>;
 }
 
-interface Row { id: string; kind: string; name: string; labels: string; public_jwk: string; jkt: string; state: string; enrolled_at: string; revoked_at: string | null; last_seen: string | null; last_report: string | null }
+/** A `members` row as either driver returns it (timestamps: ISO text in SQLite, Date in PostgreSQL). */
+export interface MemberRow { id: string; kind: string; name: string; labels: string; public_jwk: string; jkt: string; state: string; enrolled_at: DbTime; revoked_at: DbTime | null; last_seen: DbTime | null; last_report: string | null }
 
-const toMember = (r: Row): MemberRecord => ({
+export const toMember = (r: MemberRow): MemberRecord => ({
   id: r.id, kind: r.kind as MemberKind, name: r.name, labels: JSON.parse(r.labels) as Labels, publicJwk: JSON.parse(r.public_jwk) as MemberPublicKey,
-  jkt: r.jkt, state: r.state, enrolledAt: r.enrolled_at, revokedAt: r.revoked_at, lastSeen: r.last_seen,
+  jkt: r.jkt, state: r.state, enrolledAt: isoTime(r.enrolled_at), revokedAt: isoTimeOrNull(r.revoked_at), lastSeen: isoTimeOrNull(r.last_seen),
   lastReport: r.last_report ?? null,
 });
 
@@ -103,36 +105,36 @@ export class SqliteMemberStore implements MemberStore {
         ON CONFLICT (name) DO UPDATE SET labels = excluded.labels, state = excluded.state, enrolled_at = excluded.enrolled_at`).run(name, tok.labels, time);
       this.sql(`INSERT INTO audit (revision, actor, time, action, kind, name, before_hash, after_hash) VALUES (NULL, ?, ?, 'member.enrolled', ?, ?, NULL, NULL)`)
         .run(`enrollment-token:${tokenId}`, time, m.kind === 'agent' ? 'Agent' : 'GatewayMember', name);
-      return { ok: true, member: toMember(this.sql('SELECT * FROM members WHERE id = ?').get(id) as Row) };
+      return { ok: true, member: toMember(this.sql('SELECT * FROM members WHERE id = ?').get(id) as MemberRow) };
     });
     return run.immediate();
   }
 
   async getMember(id: string): Promise<MemberRecord | undefined> {
-    const r = this.sql('SELECT * FROM members WHERE id = ?').get(id) as Row | undefined;
+    const r = this.sql('SELECT * FROM members WHERE id = ?').get(id) as MemberRow | undefined;
     return r === undefined ? undefined : toMember(r);
   }
 
   async findMember(kind: MemberKind, name: string): Promise<MemberRecord | undefined> {
-    const r = this.sql('SELECT * FROM members WHERE kind = ? AND name = ?').get(kind, name) as Row | undefined;
+    const r = this.sql('SELECT * FROM members WHERE kind = ? AND name = ?').get(kind, name) as MemberRow | undefined;
     return r === undefined ? undefined : toMember(r);
   }
 
   async listMembers(kind?: MemberKind): Promise<MemberRecord[]> {
-    const rows = (kind === undefined ? this.sql('SELECT * FROM members ORDER BY kind, name').all() : this.sql('SELECT * FROM members WHERE kind = ? ORDER BY name').all(kind)) as Row[];
+    const rows = (kind === undefined ? this.sql('SELECT * FROM members ORDER BY kind, name').all() : this.sql('SELECT * FROM members WHERE kind = ? ORDER BY name').all(kind)) as MemberRow[];
     return rows.map(toMember);
   }
 
   async revoke(id: string, now: number): Promise<MemberRecord | undefined> {
     const run = this.db.transaction((): MemberRecord | undefined => {
-      const r = this.sql('SELECT * FROM members WHERE id = ?').get(id) as Row | undefined;
+      const r = this.sql('SELECT * FROM members WHERE id = ?').get(id) as MemberRow | undefined;
       if (r === undefined) return undefined;
       if (r.revoked_at === null) {
         const time = new Date(now).toISOString();
         this.sql("UPDATE members SET state = 'revoked', revoked_at = ? WHERE id = ?").run(time, id);
         this.sql(`UPDATE ${r.kind === 'agent' ? 'agents' : 'gateway_members'} SET state = 'revoked' WHERE name = ?`).run(r.name);
       }
-      return toMember(this.sql('SELECT * FROM members WHERE id = ?').get(id) as Row);
+      return toMember(this.sql('SELECT * FROM members WHERE id = ?').get(id) as MemberRow);
     });
     return run.immediate();
   }

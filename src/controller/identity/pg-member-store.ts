@@ -10,18 +10,9 @@
 import { randomBytes } from 'node:crypto';
 import type { Labels, MemberKind, MemberPublicKey } from '../../protocol/index.ts';
 import type { Sql } from '../store/pg-connect.ts';
-import { iso, isoOrNull } from '../store/pg-store.ts';
-import type { EnrollOutcome, EnrollmentTokenRow, MemberRecord, MemberStore, ReportRecord } from './member-store.ts';
+import { isoTime, isoTimeOrNull } from '../store/rows.ts';
+import { toMember, type EnrollOutcome, type EnrollmentTokenRow, type MemberRecord, type MemberRow, type MemberStore, type ReportRecord } from './member-store.ts';
 
-interface Row {
-  id: string; kind: string; name: string; labels: string; public_jwk: string; jkt: string; state: string;
-  enrolled_at: Date; revoked_at: Date | null; last_seen: Date | null; last_report: string | null;
-}
-
-const toMember = (r: Row): MemberRecord => ({
-  id: r.id, kind: r.kind as MemberKind, name: r.name, labels: JSON.parse(r.labels) as Labels, publicJwk: JSON.parse(r.public_jwk) as MemberPublicKey,
-  jkt: r.jkt, state: r.state, enrolledAt: iso(r.enrolled_at), revokedAt: isoOrNull(r.revoked_at), lastSeen: isoOrNull(r.last_seen), lastReport: r.last_report,
-});
 
 export class PgMemberStore implements MemberStore {
   constructor(private readonly sql: Sql) {}
@@ -30,7 +21,7 @@ export class PgMemberStore implements MemberStore {
     const [r] = await this.sql<{ id: string; kind: string; labels: string; uses_left: number; hash: string; expires_at: Date; revoked_at: Date | null }[]>`
       SELECT id, kind, labels, uses_left, hash, expires_at, revoked_at FROM enrollment_tokens WHERE id = ${id}`;
     return r === undefined ? undefined : {
-      id: r.id, kind: r.kind as MemberKind, labels: JSON.parse(r.labels) as Labels, usesLeft: r.uses_left, hash: r.hash, expiresAt: iso(r.expires_at), revokedAt: isoOrNull(r.revoked_at),
+      id: r.id, kind: r.kind as MemberKind, labels: JSON.parse(r.labels) as Labels, usesLeft: r.uses_left, hash: r.hash, expiresAt: isoTime(r.expires_at), revokedAt: isoTimeOrNull(r.revoked_at),
     };
   }
 
@@ -43,7 +34,7 @@ export class PgMemberStore implements MemberStore {
       const id = `m-${randomBytes(12).toString('hex')}`;
       const name = m.name ?? `${m.kind}-${id.slice(2, 10)}`;
       const time = new Date(now);
-      const [row] = await tx<Row[]>`INSERT INTO members (id, kind, name, labels, public_jwk, jkt, state, enrolled_at, enrollment_token)
+      const [row] = await tx<MemberRow[]>`INSERT INTO members (id, kind, name, labels, public_jwk, jkt, state, enrolled_at, enrollment_token)
         VALUES (${id}, ${m.kind}, ${name}, ${tok.labels}, ${JSON.stringify(m.publicJwk)}, ${m.jkt}, 'enrolled', ${time}, ${tokenId})
         ON CONFLICT (kind, name) DO NOTHING RETURNING *`;
       if (row === undefined) return { ok: false, reason: 'name_taken' };
@@ -58,19 +49,19 @@ export class PgMemberStore implements MemberStore {
   }
 
   async getMember(id: string): Promise<MemberRecord | undefined> {
-    const [r] = await this.sql<Row[]>`SELECT * FROM members WHERE id = ${id}`;
+    const [r] = await this.sql<MemberRow[]>`SELECT * FROM members WHERE id = ${id}`;
     return r === undefined ? undefined : toMember(r);
   }
 
   async findMember(kind: MemberKind, name: string): Promise<MemberRecord | undefined> {
-    const [r] = await this.sql<Row[]>`SELECT * FROM members WHERE kind = ${kind} AND name = ${name}`;
+    const [r] = await this.sql<MemberRow[]>`SELECT * FROM members WHERE kind = ${kind} AND name = ${name}`;
     return r === undefined ? undefined : toMember(r);
   }
 
   async listMembers(kind?: MemberKind): Promise<MemberRecord[]> {
     const rows = kind === undefined
-      ? await this.sql<Row[]>`SELECT * FROM members ORDER BY kind, name`
-      : await this.sql<Row[]>`SELECT * FROM members WHERE kind = ${kind} ORDER BY name`;
+      ? await this.sql<MemberRow[]>`SELECT * FROM members ORDER BY kind, name`
+      : await this.sql<MemberRow[]>`SELECT * FROM members WHERE kind = ${kind} ORDER BY name`;
     return rows.map(toMember);
   }
 
@@ -79,7 +70,7 @@ export class PgMemberStore implements MemberStore {
       const [changed] = await tx<{ kind: string; name: string }[]>`
         UPDATE members SET state = 'revoked', revoked_at = ${new Date(now)} WHERE id = ${id} AND revoked_at IS NULL RETURNING kind, name`;
       if (changed !== undefined) await tx`UPDATE ${tx(changed.kind === 'agent' ? 'agents' : 'gateway_members')} SET state = 'revoked' WHERE name = ${changed.name}`;
-      const [r] = await tx<Row[]>`SELECT * FROM members WHERE id = ${id}`;
+      const [r] = await tx<MemberRow[]>`SELECT * FROM members WHERE id = ${id}`;
       return r === undefined ? undefined : toMember(r);
     }) as Promise<MemberRecord | undefined>;
   }

@@ -11,7 +11,8 @@
  * The pool (`sql`) is shared with the member store and the lease of the same process; this object owns it
  * and closes it last (the controller disposes in reverse order of creation).
  */
-import type { AuditEntry, Labels, MemberKind, OperatorRole, ResourceDocument, ResourceKind } from '../../protocol/index.ts';
+import type { AuditEntry, MemberKind, OperatorRole, ResourceKind } from '../../protocol/index.ts';
+import { isoTimeOrNull, toAgentRecord, toAuditEntry, toResource, type AuditRow, type FleetRow, type ResourceRow } from './rows.ts';
 import { connectPostgres, explainConnectError, parseDatabaseUrl, type PgPoolOptions, type Sql } from './pg-connect.ts';
 import { migratePostgres, MigrationError, PG_MIGRATIONS } from './pg-migrations.ts';
 import type { Migration } from './sqlite-migrations.ts';
@@ -21,13 +22,6 @@ import {
   type MutationResult, type OperatorTokenRecord, type StateSnapshot, type StoredResource,
 } from './store.ts';
 
-interface ResourceRow { kind: string; name: string; doc: string; sealed: string | null; hash: string; revision: string | number; created_revision: string | number; updated_at: Date }
-interface AuditRow { id: string | number; revision: string | number | null; actor: string; time: Date; action: string; kind: string; name: string; before_hash: string | null; after_hash: string | null }
-interface MemberRow { name: string; labels: string; state: string; enrolled_at: Date; last_seen: Date | null; url?: string | null }
-
-/** timestamptz → the ISO form the SQLite store returns. */
-export const iso = (d: Date): string => d.toISOString();
-export const isoOrNull = (d: Date | null): string | null => (d === null ? null : d.toISOString());
 
 export class PgStore implements ControllerStore {
   private constructor(
@@ -84,7 +78,7 @@ export class PgStore implements ControllerStore {
       const state: StateSnapshot = {
         currentRevision: Number(r),
         resources: (await tx<ResourceRow[]>`SELECT * FROM resources ORDER BY kind, name`).map(toResource),
-        agents: (await tx<MemberRow[]>`SELECT * FROM agents ORDER BY name`).map(toMember),
+        agents: (await tx<FleetRow[]>`SELECT * FROM agents ORDER BY name`).map(toAgentRecord),
       };
       const { writes, value } = plan(state);
       if (writes.length === 0) return { revision: null, currentRevision: state.currentRevision, value };
@@ -109,10 +103,7 @@ export class PgStore implements ControllerStore {
     const rows = opts.before === undefined
       ? await this.sql<AuditRow[]>`SELECT * FROM audit ORDER BY id DESC LIMIT ${opts.limit}`
       : await this.sql<AuditRow[]>`SELECT * FROM audit WHERE id < ${opts.before} ORDER BY id DESC LIMIT ${opts.limit}`;
-    return rows.map((a) => ({
-      id: Number(a.id), revision: a.revision === null ? null : Number(a.revision), actor: a.actor, time: iso(a.time), action: a.action,
-      kind: a.kind, name: a.name, before_hash: a.before_hash, after_hash: a.after_hash,
-    }));
+    return rows.map(toAuditEntry);
   }
 
   async insertOperatorToken(t: OperatorTokenRecord, actor: string): Promise<boolean> {
@@ -130,7 +121,7 @@ export class PgStore implements ControllerStore {
   async findOperatorToken(id: string): Promise<OperatorTokenRecord | undefined> {
     const [r] = await this.sql<{ id: string; name: string; role: string; hash: string; expires_at: Date | null; revoked_at: Date | null }[]>`
       SELECT id, name, role, hash, expires_at, revoked_at FROM operator_tokens WHERE id = ${id}`;
-    return r === undefined ? undefined : { id: r.id, name: r.name, role: r.role as OperatorRole, hash: r.hash, expiresAt: isoOrNull(r.expires_at), revokedAt: isoOrNull(r.revoked_at) };
+    return r === undefined ? undefined : { id: r.id, name: r.name, role: r.role as OperatorRole, hash: r.hash, expiresAt: isoTimeOrNull(r.expires_at), revokedAt: isoTimeOrNull(r.revoked_at) };
   }
 
   async insertEnrollmentToken(t: EnrollmentTokenRecord, actor: string): Promise<void> {
@@ -143,7 +134,7 @@ export class PgStore implements ControllerStore {
   }
 
   async listAgents(): Promise<AgentRecord[]> {
-    return (await this.sql<MemberRow[]>`SELECT * FROM agents ORDER BY name`).map(toMember);
+    return (await this.sql<FleetRow[]>`SELECT * FROM agents ORDER BY name`).map(toAgentRecord);
   }
 
   async upsertAgent(a: AgentRecord): Promise<void> {
@@ -152,7 +143,7 @@ export class PgStore implements ControllerStore {
   }
 
   async listGatewayMembers(): Promise<GatewayMemberRecord[]> {
-    return (await this.sql<MemberRow[]>`SELECT * FROM gateway_members ORDER BY name`).map((r) => ({ ...toMember(r), url: r.url ?? null }));
+    return (await this.sql<FleetRow[]>`SELECT * FROM gateway_members ORDER BY name`).map((r) => ({ ...toAgentRecord(r), url: r.url ?? null }));
   }
 
   async getMeta(key: string): Promise<string | undefined> {
@@ -174,21 +165,4 @@ export class PgStore implements ControllerStore {
   async dispose(): Promise<void> {
     await this.sql.end({ timeout: 5 });
   }
-}
-
-function toResource(r: ResourceRow): StoredResource {
-  return {
-    kind: r.kind as ResourceKind,
-    name: r.name,
-    doc: JSON.parse(r.doc) as ResourceDocument,
-    sealed: r.sealed,
-    hash: r.hash,
-    revision: Number(r.revision),
-    createdRevision: Number(r.created_revision),
-    updatedAt: iso(r.updated_at),
-  };
-}
-
-function toMember(r: MemberRow): AgentRecord {
-  return { name: r.name, labels: JSON.parse(r.labels) as Labels, state: r.state, enrolledAt: iso(r.enrolled_at), lastSeen: isoOrNull(r.last_seen) };
 }

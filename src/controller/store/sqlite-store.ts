@@ -4,9 +4,10 @@
  * request can observe or interleave with a half-done change. `BEGIN IMMEDIATE` takes the write lock at the
  * start, so two controller processes on one file still serialise their revisions.
  */
+import { toAgentRecord, toAuditEntry, toResource, type AuditRow, type FleetRow, type ResourceRow } from './rows.ts';
 import { statementCache } from './statement-cache.ts';
 import Database from 'better-sqlite3';
-import type { AuditEntry, Labels, ResourceDocument, ResourceKind } from '../../protocol/index.ts';
+import type { AuditEntry, ResourceKind } from '../../protocol/index.ts';
 import { SQLITE_MIGRATIONS, type Migration } from './sqlite-migrations.ts';
 import {
   StoreError,
@@ -14,9 +15,6 @@ import {
   type OperatorTokenRecord, type StateSnapshot, type StoredResource,
 } from './store.ts';
 
-interface ResourceRow { kind: string; name: string; doc: string; sealed: string | null; hash: string; revision: number; created_revision: number; updated_at: string }
-interface AuditRow { id: number; revision: number | null; actor: string; time: string; action: string; kind: string; name: string; before_hash: string | null; after_hash: string | null }
-interface MemberRow { name: string; labels: string; state: string; enrolled_at: string; last_seen: string | null; url?: string | null }
 
 // Defined with the interface (PostgreSQL raises it too); re-exported for existing importers.
 export { StoreError };
@@ -105,7 +103,7 @@ export class SqliteStore implements ControllerStore {
     const rows = (opts.before === undefined
       ? this.sql('SELECT * FROM audit ORDER BY id DESC LIMIT ?').all(opts.limit)
       : this.sql('SELECT * FROM audit WHERE id < ? ORDER BY id DESC LIMIT ?').all(opts.before, opts.limit)) as AuditRow[];
-    return rows.map((r) => ({ ...r }));
+    return rows.map(toAuditEntry);
   }
 
   async insertOperatorToken(t: OperatorTokenRecord, actor: string): Promise<boolean> {
@@ -147,7 +145,7 @@ export class SqliteStore implements ControllerStore {
   }
 
   async listGatewayMembers(): Promise<GatewayMemberRecord[]> {
-    return (this.sql('SELECT * FROM gateway_members ORDER BY name').all() as MemberRow[]).map((r) => ({ ...toMember(r), url: r.url ?? null }));
+    return (this.sql('SELECT * FROM gateway_members ORDER BY name').all() as FleetRow[]).map((r) => ({ ...toAgentRecord(r), url: r.url ?? null }));
   }
 
   async getMeta(key: string): Promise<string | undefined> {
@@ -172,7 +170,7 @@ export class SqliteStore implements ControllerStore {
   }
 
   private agentsNow(): AgentRecord[] {
-    return (this.sql('SELECT * FROM agents ORDER BY name').all() as MemberRow[]).map(toMember);
+    return (this.sql('SELECT * FROM agents ORDER BY name').all() as FleetRow[]).map(toAgentRecord);
   }
 
   private auditEvent(actor: string, time: string, action: string, kind: string, name: string): void {
@@ -194,22 +192,5 @@ function migrate(db: Database.Database, migrations: readonly Migration[]): void 
     }
   });
   run.immediate();
-}
-
-function toResource(r: ResourceRow): StoredResource {
-  return {
-    kind: r.kind as ResourceKind,
-    name: r.name,
-    doc: JSON.parse(r.doc) as ResourceDocument,
-    sealed: r.sealed,
-    hash: r.hash,
-    revision: r.revision,
-    createdRevision: r.created_revision,
-    updatedAt: r.updated_at,
-  };
-}
-
-function toMember(r: MemberRow): AgentRecord {
-  return { name: r.name, labels: JSON.parse(r.labels) as Labels, state: r.state, enrolledAt: r.enrolled_at, lastSeen: r.last_seen };
 }
 
