@@ -8,6 +8,7 @@
  * share one PostgreSQL database; the URL is only ever shown with its password redacted.
  */
 import { installShutdown } from '../shutdown.ts';
+import { httpUrlParser, parsePort } from '../option-parsers.ts';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { join } from 'node:path';
 import { createLogger } from '../../kernel/logger.ts';
@@ -29,23 +30,8 @@ interface ControllerFlags {
 
 export const DEFAULT_CONTROLLER_PORT = 8100;
 
-function parsePublicUrl(value: string): string {
-  let u: URL;
-  try {
-    u = new URL(value);
-  } catch {
-    throw new InvalidArgumentError('must be an http(s) URL, e.g. https://fustor-controller.example');
-  }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new InvalidArgumentError('must be an http(s) URL, e.g. https://fustor-controller.example');
-  return value.replace(/\/+$/, '');
-}
 const SHUTDOWN_GRACE_MS = 10_000;
 
-function parsePort(value: string): number {
-  const n = Number(value);
-  if (!/^\d+$/.test(value) || n > 65535) throw new InvalidArgumentError('must be an integer from 0 to 65535 (0 = any free port)');
-  return n;
-}
 
 function parseInterval(value: string): number {
   if (!/^\d+$/.test(value) || Number(value) < 1) throw new InvalidArgumentError('must be a whole number of seconds, at least 1');
@@ -63,7 +49,7 @@ export function registerController(program: Command): Command {
     .option('--port <n>', `port of the management API (0 = any free port)`, parsePort, DEFAULT_CONTROLLER_PORT)
     .option('--database <url>', 'PostgreSQL URL (postgres://USER[:PASSWORD]@HOST[:PORT]/DB): replicas share this database; default $FUSTOR_CONTROLLER_DATABASE, else SQLite in --data-dir')
     .option('--secret-key-file <path>', 'the key that encrypts Secrets (the same file on every replica); default $FUSTOR_CONTROLLER_SECRET_KEY_FILE, else DIR/secret-key')
-    .option('--public-url <url>', 'the URL gateways and agents reach this controller at (e.g. a load balancer in front of replicas); gateway manifests trust its /api/v1/jwks. Default: the listening URL', parsePublicUrl)
+    .option('--public-url <url>', 'the URL gateways and agents reach this controller at (e.g. a load balancer in front of replicas); gateway manifests trust its /api/v1/jwks. Default: the listening URL', httpUrlParser('https://fustor-controller.example'))
     .option('--git <repo[#branch[:dir]]>', 'Git repository as the source of truth of Gateways, Views and Pipes (default branch: the remote HEAD; dir: the root)')
     .option('--git-interval <seconds>', 'how often to fetch the --git branch', parseInterval, 30)
     .addOption(new Option('--log-format <format>', 'log lines as JSON or pretty (default: pretty on a TTY, JSON otherwise)').choices(['json', 'pretty']))

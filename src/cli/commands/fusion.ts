@@ -13,8 +13,9 @@
  * FUSTOR_MEMBER_RECONNECT_MAX_MS caps the channel's reconnect backoff (default 30 s).
  */
 import { installShutdown } from '../shutdown.ts';
+import { httpUrlParser, parsePort } from '../option-parsers.ts';
 import { join, resolve } from 'node:path';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import { createLogger, type Logger } from '../../kernel/logger.ts';
 import { MemberStartError } from '../../kernel/member/managed-member.ts';
 import { FUSTOR_VERSION } from '../../kernel/version.ts';
@@ -24,6 +25,8 @@ import { ListenError } from '../../fusion/http/listeners.ts';
 import { ManagedGateway } from '../../fusion/managed/managed-gateway.ts';
 import type { ConfigDiff } from '../../fusion/config/diff-config.ts';
 import { fustorHome } from '../profile.ts';
+
+const httpUrl = httpUrlParser('http://controller.example:8100');
 
 interface FusionFlags {
   config?: string;
@@ -39,32 +42,17 @@ interface FusionFlags {
 
 const SHUTDOWN_GRACE_MS = 10_000;
 
-function parseUrl(value: string): string {
-  let u: URL;
-  try {
-    u = new URL(value);
-  } catch {
-    throw new InvalidArgumentError('must be an http(s) URL, e.g. http://controller.example:8100');
-  }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new InvalidArgumentError('must be an http(s) URL, e.g. http://controller.example:8100');
-  return value.replace(/\/+$/, '');
-}
 
-function parsePort(value: string): number {
-  const n = Number(value);
-  if (!/^\d+$/.test(value) || n > 65535) throw new InvalidArgumentError('must be an integer from 0 to 65535 (0 = any free port)');
-  return n;
-}
 
 export function registerFusion(program: Command): Command {
   return program
     .command('fusion')
     .description('run a Fusion gateway: ingest from agents, serve queries (standalone: --config DIR; managed: --controller URL)')
     .option('--config <dir>', 'directory of *.yaml gateway configuration files (merged in file-name order)')
-    .option('--controller <url>', 'managed mode: the controller that configures this gateway', parseUrl)
+    .option('--controller <url>', 'managed mode: the controller that configures this gateway', httpUrl)
     .option('--token <token>', 'managed mode: enrollment token (first start only; from `fustor ctl token create --kind gateway`)')
     .option('--name <name>', 'managed mode: name to enroll as (the Gateway resource of the same name configures it)')
-    .option('--advertise-url <url>', 'managed mode: URL agents should push to, reported to the controller (default: the listening URL)', parseUrl)
+    .option('--advertise-url <url>', 'managed mode: URL agents should push to, reported to the controller (default: the listening URL)', httpUrl)
     .option('--state-dir <dir>', 'managed mode: identity, manifest cache, controller keys (default: $FUSTOR_HOME/fusion)')
     .option('--host <host>', 'address of the main listener (overrides `host:` of the config)')
     .option('--port <n>', 'main port: query API and ingest API (overrides `port:`; 0 = any free port)', parsePort)

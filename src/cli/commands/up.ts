@@ -13,7 +13,7 @@
  */
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import { createLogger } from '../../kernel/logger.ts';
 import { identityPaths } from '../../kernel/member/identity-files.ts';
 import { MemberStartError } from '../../kernel/member/managed-member.ts';
@@ -24,6 +24,7 @@ import { ListenError } from '../../fusion/http/listeners.ts';
 import { ManagedGateway } from '../../fusion/managed/managed-gateway.ts';
 import { fustorHome } from '../profile.ts';
 import { installShutdown } from '../shutdown.ts';
+import { parsePort } from '../option-parsers.ts';
 
 interface UpFlags { port?: number; controllerPort?: number; stateDir?: string; logFormat?: 'json' | 'pretty' }
 
@@ -31,11 +32,6 @@ const READY_TIMEOUT_MS = 120_000;
 const MEMBER_NAME = 'local';
 const QUERY_KEY_NAME = 'up';
 
-function parsePort(value: string): number {
-  const n = Number(value);
-  if (!/^\d+$/.test(value) || n > 65535) throw new InvalidArgumentError('must be an integer from 0 to 65535 (0 = any free port)');
-  return n;
-}
 
 function fail(message: string): never {
   process.stderr.write(`fustor: ${message}\n`);
