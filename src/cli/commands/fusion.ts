@@ -103,17 +103,8 @@ async function runFusion(flags: FusionFlags): Promise<void> {
   for (const r of gw.receiverUrls()) process.stdout.write(`fusion ingest listening on ${r.url} (receivers: ${r.receivers.join(', ')})\n`);
 }
 
-function reconnectBackoff(): { baseMs: number; maxMs: number } | undefined {
-  const raw = process.env.FUSTOR_MEMBER_RECONNECT_MAX_MS;
-  if (raw === undefined || raw === '') return undefined;
-  const maxMs = Number(raw);
-  if (!Number.isFinite(maxMs) || maxMs < 1) fail(`FUSTOR_MEMBER_RECONNECT_MAX_MS must be a positive number of milliseconds, not ${JSON.stringify(raw)}`);
-  return { baseMs: Math.min(500, maxMs), maxMs };
-}
-
 async function runManaged(flags: FusionFlags, controllerUrl: string): Promise<void> {
   const stateDir = resolve(flags.stateDir ?? join(fustorHome(), 'fusion'));
-  const backoff = reconnectBackoff();
   const log = createLogger({ format: flags.logFormat ?? 'auto', name: 'fusion' });
   let managed: ManagedGateway | null = null;
   // Installed before the start: a revocation can arrive while the cached manifest is applied.
@@ -129,7 +120,7 @@ async function runManaged(flags: FusionFlags, controllerUrl: string): Promise<vo
   try {
     managed = await ManagedGateway.start({
       controllerUrl, token: flags.token, name: flags.name, stateDir, host: flags.host, port: flags.port, advertiseUrl: flags.advertiseUrl,
-      log, version: FUSTOR_VERSION, onRevoked: exitRevoked, ...(backoff === undefined ? {} : { backoff }),
+      log, version: FUSTOR_VERSION, onRevoked: exitRevoked,
     });
   } catch (e) {
     if (e instanceof ListenError || e instanceof MemberStartError) fail(e.message);

@@ -67,6 +67,7 @@ export class ManagedMember {
   ) {}
 
   static async start(opts: ManagedMemberOptions): Promise<ManagedMember> {
+    const backoff = opts.backoff ?? backoffFromEnv();
     const paths = identityPaths(opts.stateDir);
     let stored;
     try {
@@ -93,7 +94,7 @@ export class ManagedMember {
       onRevoked: (reason) => m.revoked(reason),
       onError: (message) => opts.log.warn({ controller: opts.controllerUrl }, message),
       running: m.lastApplied,
-      backoff: opts.backoff ?? backoffFromEnv(),
+      backoff,
     });
     m.channel.start();
     return m;
@@ -244,10 +245,16 @@ export class ManagedMember {
   }
 }
 
-/** FUSTOR_MEMBER_RECONNECT_MAX_MS caps the channel's reconnect backoff (default 30 s; tests shorten it). */
+/**
+ * FUSTOR_MEMBER_RECONNECT_MAX_MS caps the channel's reconnect backoff (default 30 s; tests shorten it). A bad
+ * value stops the start with one line rather than silently using the default.
+ */
 function backoffFromEnv(): { baseMs: number; maxMs: number } {
-  const max = Number(process.env.FUSTOR_MEMBER_RECONNECT_MAX_MS);
-  return Number.isFinite(max) && max > 0 ? { baseMs: Math.min(500, max), maxMs: max } : { baseMs: 500, maxMs: 30000 };
+  const raw = process.env.FUSTOR_MEMBER_RECONNECT_MAX_MS;
+  if (raw === undefined || raw === '') return { baseMs: 500, maxMs: 30000 };
+  const max = Number(raw);
+  if (!Number.isFinite(max) || max < 1) throw new MemberStartError(`FUSTOR_MEMBER_RECONNECT_MAX_MS must be a positive number of milliseconds, not ${JSON.stringify(raw)}`);
+  return { baseMs: Math.min(500, max), maxMs: max };
 }
 
 function expiryOf(jwt: string): number | null {
