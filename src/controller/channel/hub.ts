@@ -39,6 +39,8 @@ interface MemberState {
   failedHash: string | null;
   sentHash: string | null;
   reported: boolean;
+  /** The desired manifest as last built, and the inputs it was built from (same object → still valid). */
+  desired: { inputs: ManifestInputs; content: Manifest; hash: string } | null;
 }
 
 export class ChannelHub {
@@ -161,7 +163,7 @@ export class ChannelHub {
   private stateOf(member: MemberRecord): MemberState {
     let st = this.states.get(member.id);
     if (st === undefined) {
-      st = { member, ws: null, queue: [], waiters: new Set(), lastSeq: null, runningHash: null, failedHash: null, sentHash: null, reported: false };
+      st = { member, ws: null, queue: [], waiters: new Set(), lastSeq: null, runningHash: null, failedHash: null, sentHash: null, reported: false, desired: null };
       // No membersVersion bump: a connection changes no manifest (gateway manifests list ENROLLED agents, and
       // enrollments/revocations are seen through the change marker). Bumping here made every connecting
       // member re-read all members — quadratic when a fleet reconnects after a controller restart.
@@ -198,8 +200,7 @@ export class ChannelHub {
     await this.evaluate(st);
   }
 
-  private async inputs(): Promise<ManifestInputs> {
-    const revision = await this.store.currentRevision();
+  private async inputs(revision: number): Promise<ManifestInputs> {
     const c = this.desiredCache;
     if (c !== undefined && c.revision === revision && c.membersVersion === this.membersVersion) return c.inputs;
     const membersVersion = this.membersVersion;
@@ -211,8 +212,13 @@ export class ChannelHub {
   private async evaluate(st: MemberState): Promise<void> {
     if (!st.reported || st.member.revokedAt !== null) return;
     const revision = await this.store.currentRevision();
-    const content: Manifest = manifestFor(st.member, await this.inputs());
-    const hash = manifestHash(content);
+    const inputs = await this.inputs(revision);
+    // Heartbeats re-evaluate every member; the manifest only changes with the inputs, so build and hash it once per inputs.
+    if (st.desired?.inputs !== inputs) {
+      const content: Manifest = manifestFor(st.member, inputs);
+      st.desired = { inputs, content, hash: manifestHash(content) };
+    }
+    const { content, hash } = st.desired;
     if (hash === st.runningHash || hash === st.failedHash || hash === st.sentHash) return;
     st.sentHash = hash;
     this.send(st, { type: 'manifest', revision, hash, content });
