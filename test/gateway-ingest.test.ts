@@ -156,16 +156,33 @@ test('a full queue answers 503 with Retry-After at once; accepted batches are al
 
 test('heartbeats and health checks are answered while a large backlog is being applied (the loop yields)', async () => {
   const roomy = await startGateway(demoConfig());
-  const agent = await roomy.agent('host-big:demo');
-  const stats = async () => ((await (await roomy.get('/api/v1/pipe/pipes/demo')).json()) as { queue_size: number });
-  const big = (k: number) => batch('message', Array.from({ length: 50 }, (_, e) => event(Array.from({ length: 1000 }, (_, i) => fileRow(`/big${k}/e${e}/f${i}`)), { source: 'realtime' })));
-  const statuses = await Promise.all(Array.from({ length: 4 }, (_, k) => agent.push(big(k)).then((r) => r.status)));
-  assert.deepEqual(statuses, [200, 200, 200, 200]);
-  const hb = await agent.heartbeat();
-  assert.equal(hb.status, 200);
-  assert.equal((await roomy.get('/healthz', null)).status, 200);
-  const during = await stats();
-  assert.ok(during.queue_size > 0, 'answered while batches were still queued or being applied');
-  await eventually(async () => (await stats()).queue_size === 0, 30000, 'backlog applied');
-  await roomy.stop();
+  try {
+    const agent = await roomy.agent('host-big:demo');
+    const stats = async () => ((await (await roomy.get('/api/v1/pipe/pipes/demo')).json()) as { queue_size: number });
+    const big = (k: number) => batch('message', Array.from({ length: 50 }, (_, e) => event(Array.from({ length: 1000 }, (_, i) => fileRow(`/big${k}/e${e}/f${i}`)), { source: 'realtime' })));
+    // Probe from the moment the first body is on its way until the backlog is gone: a gateway that
+    // applied a backlog without yielding would answer every probe only after the queue had drained,
+    // so no probe could ever see queue_size > 0. Polling (rather than one check after the pushes)
+    // keeps this independent of how fast the machine applies 200,000 rows.
+    let pushesDone = false;
+    const pushes = Promise.all(Array.from({ length: 4 }, (_, k) => agent.push(big(k)).then((r) => r.status))).finally(() => { pushesDone = true; });
+    let answeredWhileBusy = 0;
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const hb = await agent.heartbeat();
+      const hz = await roomy.get('/healthz', null);
+      assert.equal(hb.status, 200);
+      assert.equal(hz.status, 200);
+      const { queue_size } = await stats();
+      if (queue_size > 0) answeredWhileBusy++;
+      else if (pushesDone) break;
+      assert.ok(Date.now() < deadline, 'backlog applied within 60 s');
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    assert.deepEqual(await pushes, [200, 200, 200, 200]);
+    assert.ok(answeredWhileBusy > 0, 'a heartbeat and a health check were answered while batches were still queued or being applied');
+    await eventually(async () => (await stats()).queue_size === 0, 30000, 'backlog applied');
+  } finally {
+    await roomy.stop();
+  }
 });

@@ -3,6 +3,17 @@
  * its JSON log lines, and wait for its "ready" line (failing with both outputs when it exits or times out).
  */
 import type { ChildProcess } from 'node:child_process';
+import { after } from 'node:test';
+
+/**
+ * Every child a helper watches, until it exits. A test that fails before its own `stop()` would otherwise
+ * leave a live child whose pipes keep the test file running until the runner's file timeout; this hook,
+ * registered at the file's root when the helpers are first imported, kills what is left after the last test.
+ */
+const live = new Set<ChildProcess>();
+after(() => {
+  for (const proc of live) proc.kill('SIGKILL');
+});
 
 export interface WatchedProcess {
   stdout(): string;
@@ -19,7 +30,8 @@ export function watchOutput(proc: ChildProcess): WatchedProcess {
   proc.stderr!.setEncoding('utf8');
   proc.stdout!.on('data', (d: string) => { out += d; });
   proc.stderr!.on('data', (d: string) => { err += d; });
-  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+  live.add(proc);
+  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => { live.delete(proc); resolve(code); }));
   return {
     stdout: () => out,
     stderr: () => err,
