@@ -14,8 +14,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exportJWK, generateKeyPair } from 'jose';
 import postgres from 'postgres';
-import { ControlChannelClient } from '../src/kernel/control-channel-client.ts';
-import type { ControllerFrame, ManifestFrame } from '../src/protocol/index.ts';
+import { ControlChannelClient, type ControlChannelClientOptions } from '../src/kernel/control-channel-client.ts';
+import type { CommandFrame, ControllerFrame, ManifestFrame } from '../src/protocol/index.ts';
 import {
   gatewayDoc, pipeDoc, runControllerExpectingFailure, secretDoc, startController, viewDoc, type RunningController,
 } from './helpers/controller.ts';
@@ -199,10 +199,11 @@ async function enroll(c: RunningController, token: string, kind: 'agent' | 'gate
   return { id: res.body.member_id as string, credential: res.body.credential as string };
 }
 
-function member(c: RunningController, credential: string, defer: Defer) {
+function member(c: RunningController, credential: string, defer: Defer, onCommand?: ControlChannelClientOptions['onCommand']) {
   const manifests: ManifestFrame[] = [];
   const cl = new ControlChannelClient({
     url: c.url, credential: () => credential, report: () => ({ version: '0.1.0' }), backoff: { baseMs: 50, maxMs: 200 },
+    ...(onCommand === undefined ? {} : { onCommand }),
     onManifest: async (m) => {
       manifests.push(m);
       return { status: 'APPLIED' };
@@ -249,4 +250,27 @@ test('members across replicas — enrolled on A, served by B with A\'s secret; a
   assert.deepEqual(agentsOfPa(), [agent2.id]);
   const again = await b.json('/api/v1/channel/poll', 'POST', { token: agent.credential, body: { frames: [] } });
   assert.equal(again.status, 403);
+});
+
+test('commands across replicas — sent on A to an agent whose channel is on B: B delivers it once, A reads the answer', { skip: PG_SKIP }, async (t) => {
+  const { a, b, defer } = await twoReplicas(t);
+  const token = (await a.json('/api/v1/tokens/enrollment', 'POST', { body: { kind: 'agent' } })).body.token as string;
+  const agent = await enroll(a, token, 'agent', 'agent-c');
+  const seen: CommandFrame[] = [];
+  const ag = member(b, agent.credential, defer, async (cmd) => {
+    seen.push(cmd);
+    return { ok: true, message: `did ${cmd.command}` };
+  });
+  await until('the agent is connected to B', () => ag.cl.connected && ag.manifests.length > 0);
+  const sent = await a.json('/api/v1/agents/agent-c/commands', 'POST', { body: { command: 'renew_credential' } });
+  assert.equal(sent.status, 202, JSON.stringify(sent.body));
+  const id = sent.body.id as string;
+  let answer: Json = {};
+  await until('A reads the answer B recorded', async () => {
+    answer = (await a.json(`/api/v1/commands/${id}`, 'GET')).body;
+    return answer.state === 'succeeded';
+  });
+  assert.equal(answer.message, 'did renew_credential');
+  await new Promise((r) => setTimeout(r, 1500)); // several watch ticks of both replicas
+  assert.deepEqual(seen.map((c) => c.id), [id], 'delivered exactly once');
 });

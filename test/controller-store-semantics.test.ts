@@ -14,6 +14,8 @@ import { join } from 'node:path';
 import { silentLogger } from '../src/kernel/logger.ts';
 import { SecretBox } from '../src/controller/crypto/secret-box.ts';
 import { issueToken } from '../src/controller/crypto/tokens.ts';
+import { SqliteCommandStore, type CommandStore } from '../src/controller/commands/command-store.ts';
+import { PgCommandStore } from '../src/controller/commands/pg-command-store.ts';
 import { SqliteMemberStore, type MemberStore } from '../src/controller/identity/member-store.ts';
 import { PgMemberStore } from '../src/controller/identity/pg-member-store.ts';
 import { ResourceService } from '../src/controller/service/resource-service.ts';
@@ -26,7 +28,7 @@ import { deferrals, freshDatabase, PG_SKIP, type Defer } from './helpers/postgre
 
 const doc = (kind: string, name: string, spec: Record<string, unknown>) => ({ apiVersion: 'fustor.io/v1', kind, metadata: { name }, spec });
 
-interface Backend { store: ControllerStore; members: MemberStore; service: ResourceService }
+interface Backend { store: ControllerStore; members: MemberStore; commands: CommandStore; service: ResourceService }
 
 const backends: { name: string; skip: string | false; open: (defer: Defer) => Promise<Backend> }[] = [
   {
@@ -37,9 +39,11 @@ const backends: { name: string; skip: string | false; open: (defer: Defer) => Pr
       defer(() => rmSync(dir, { recursive: true, force: true }));
       const store = SqliteStore.open(join(dir, 'c.db'));
       const members = new SqliteMemberStore(join(dir, 'c.db'));
+      const commands = new SqliteCommandStore(join(dir, 'c.db'));
       defer(() => store.dispose());
       defer(() => members.dispose());
-      return { store, members, service: service(store) };
+      defer(() => commands.dispose());
+      return { store, members, commands, service: service(store) };
     },
   },
   {
@@ -49,7 +53,7 @@ const backends: { name: string; skip: string | false; open: (defer: Defer) => Pr
       const db = await freshDatabase(defer);
       const store = await PgStore.open(db.url);
       defer(() => store.dispose());
-      return { store, members: new PgMemberStore(store.sql), service: service(store) };
+      return { store, members: new PgMemberStore(store.sql), commands: new PgCommandStore(store.sql), service: service(store) };
     },
   },
 ];
@@ -154,6 +158,33 @@ for (const b of backends) {
     assert.equal((await members.findMember('agent', enrolled.member.name))?.state, 'revoked');
     assert.equal(await members.useProof('j1', enrolled.member.id, 2_000_000_000, 1_000), true);
     assert.equal(await members.useProof('j1', enrolled.member.id, 2_000_000_000, 1_000), false);
+  });
+
+  test(`commands (${b.name}) — claimed once even when raced; only the member it was sent to settles it; expiry at read time; audited`, { skip: b.skip }, async (t) => {
+    const { commands, store } = await b.open(deferrals(t));
+    const now = Date.now();
+    const base = { kind: 'agent' as const, member: 'h1', memberId: 'm-1', pipe: null, actor: 'ops', now };
+    const c1 = await commands.create({ ...base, id: 'c-1', command: 'rescan', expiresAt: now + 60_000 });
+    assert.deepEqual([c1.state, c1.delivered_at, c1.message], ['pending', null, null]);
+    await commands.create({ ...base, id: 'c-2', command: 'renew_credential', now: now + 1, expiresAt: now + 1000 });
+    assert.deepEqual((await commands.pending(now + 10)).map((c) => c.id), ['c-1', 'c-2'], 'oldest first');
+    assert.deepEqual((await commands.pending(now + 5000)).map((c) => c.id), ['c-1'], 'an expired command is not pending');
+    assert.equal((await commands.get('c-2', now + 10))?.state, 'pending');
+    assert.equal((await commands.get('c-2', now + 5000))?.state, 'expired');
+
+    const claims = await Promise.all([1, 2, 3].map(() => commands.claim('c-1', now + 20)));
+    assert.deepEqual(claims.filter(Boolean).length, 1, 'one replica sends it');
+    assert.equal(await commands.claim('c-2', now + 5000), false, 'an expired command is never sent');
+    assert.equal(await commands.finish('c-1', 'm-other', true, 'forged', now + 30), false, 'another member cannot settle it');
+    assert.equal(await commands.finish('c-2', 'm-1', true, 'never sent', now + 30), false, 'a command not sent cannot be settled');
+    assert.equal(await commands.finish('c-1', 'm-1', false, 'pipe p1 is starting', now + 30), true);
+    assert.equal(await commands.finish('c-1', 'm-1', true, 'again', now + 40), false, 'settled once');
+    const done = await commands.get('c-1');
+    assert.deepEqual([done?.state, done?.message, done?.actor], ['failed', 'pipe p1 is starting', 'ops']);
+    assert.deepEqual((await commands.list({ memberId: 'm-1', limit: 10 }, now)).map((c) => c.id), ['c-2', 'c-1'], 'newest first');
+    assert.deepEqual(await commands.list({ memberId: 'm-none', limit: 10 }, now), []);
+    const audit = (await store.history({ limit: 10 })).map((e) => `${e.action} ${e.kind}/${e.name} by ${e.actor}`);
+    assert.ok(audit.includes('command.rescan Agent/h1 by ops'), audit.join('; '));
   });
 }
 

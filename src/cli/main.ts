@@ -23,7 +23,10 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   watch: async () => (await import('./commands/watch.ts')).registerWatch,
   up: async () => (await import('./commands/up.ts')).registerUp,
   controller: async () => (await import('./commands/controller.ts')).registerController,
-  ctl: async () => (await import('./commands/ctl.ts')).registerCtl,
+  ctl: async () => {
+    const [{ registerCtl }, { registerCommandVerbs }] = await Promise.all([import('./commands/ctl.ts'), import('./commands/ctl-commands.ts')]);
+    return (program: Command) => registerCommandVerbs(registerCtl(program));
+  },
 };
 
 /** The program with the commands `argv` needs (all of them when it names none we know). */

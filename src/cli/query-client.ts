@@ -5,6 +5,7 @@
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import { DEFAULT_SERVER, resolveTarget, type Target } from './profile.ts';
+import { tlsProblem } from './network-error.ts';
 
 export type Params = Record<string, string | number | boolean | undefined>;
 
@@ -114,6 +115,8 @@ export function parseRetryAfter(value: string | null): number {
 }
 
 function unreachable(server: string, e: unknown): QueryError {
+  const tls = tlsProblem(e, server);
+  if (tls !== null) return new QueryError(`cannot reach the gateway at ${server}: ${tls}`, 0);
   const cause = (e as { cause?: { code?: string; message?: string } }).cause;
   const why = cause?.code ?? cause?.message ?? (e as Error).message;
   return new QueryError(`cannot reach the gateway at ${server} (${why}): start it, or pass --server URL / set FUSTOR_SERVER`, 0);

@@ -13,6 +13,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { DisposableStore, toDisposable } from '../kernel/disposable.ts';
 import type { Logger } from '../kernel/logger.ts';
+import type { TlsMaterial } from '../kernel/tls-files.ts';
 import { SecretBox, SecretKeyError } from './crypto/secret-box.ts';
 import { issueToken } from './crypto/tokens.ts';
 import { GitError } from './gitops/git.ts';
@@ -47,6 +48,8 @@ export interface ControllerOptions {
    * manifests name its JWKS. Default: the listening URL — which differs per replica.
    */
   publicUrl?: string;
+  /** Serve HTTPS (and wss:// for the channel) with this certificate and key; plain HTTP without. */
+  tls?: TlsMaterial;
 }
 
 /** A startup failure phrased as one line for the operator (bad data dir, busy port, lost key). */
@@ -112,7 +115,7 @@ export class Controller {
       }));
       extensions.push((app) => members.install(app));
       const health = () => ({ replica, leader: lease.held(), leader_replica: lease.holder(), store: pg === undefined ? 'sqlite' as const : 'postgres' as const });
-      const app = await createControllerApp({ store, resources, tokens, log: opts.log, bodyLimit: opts.bodyLimit ?? DEFAULT_BODY_LIMIT, extensions, health });
+      const app = await createControllerApp({ store, resources, tokens, log: opts.log, bodyLimit: opts.bodyLimit ?? DEFAULT_BODY_LIMIT, extensions, health, tls: opts.tls });
       disposables.add(toDisposable(() => app.close()));
       try {
         await app.listen({ host: opts.host, port: opts.port });
@@ -136,8 +139,10 @@ export class Controller {
       const addr = app.server.address();
       const port = typeof addr === 'object' && addr !== null ? addr.port : opts.port;
       const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
-      members.setUrl(opts.publicUrl?.replace(/\/+$/, '') ?? `http://${host}:${port}`);
-      return new Controller(`http://${host}:${port}`, adminToken, adminTokenFile, store, replica, lease, disposables);
+      // The scheme follows the listener, so the default public URL (manifests' JWKS URL) is https:// with TLS.
+      const url = `${opts.tls === undefined ? 'http' : 'https'}://${host}:${port}`;
+      members.setUrl(opts.publicUrl?.replace(/\/+$/, '') ?? url);
+      return new Controller(url, adminToken, adminTokenFile, store, replica, lease, disposables);
     } catch (e) {
       await disposables.dispose();
       if (e instanceof StoreError || e instanceof SecretKeyError || e instanceof GitSourceError) throw new ControllerStartError(e.message);

@@ -14,6 +14,7 @@ import type { Registry } from 'prom-client';
 import { DisposableStore, toDisposable } from '../kernel/disposable.ts';
 import { notFound, notReady } from '../kernel/errors.ts';
 import type { Logger } from '../kernel/logger.ts';
+import type { TlsMaterial } from '../kernel/tls-files.ts';
 import type { Job, PipeInfo } from '../protocol/index.ts';
 import { diffConfig, type ConfigDiff } from './config/diff-config.ts';
 import { KeyIndex, type KeyGrant } from './config/key-index.ts';
@@ -35,6 +36,8 @@ export interface GatewayOptions {
   port?: number;
   /** Managed mode: verifies the credentials agents present (the manifest in `config.access` says what they may do). */
   credentials?: CredentialVerifier;
+  /** Every listener (main and receivers) serves HTTPS with this certificate and key; plain HTTP without. */
+  tls?: TlsMaterial;
 }
 
 export interface ScopeReadiness { pipe_id: string; scope: string; ready: boolean; reason: string | null; leader: string | null }
@@ -62,7 +65,7 @@ export class Gateway implements PipeDirectory, MetricsSource, AuthSource {
     this.keyIndex = KeyIndex.build(opts.config);
     this.ingest = new IngestService(this, opts.log);
     this.metrics = createMetrics(this);
-    this.receiverListeners = new ReceiverListeners(this, opts.log);
+    this.receiverListeners = new ReceiverListeners(this, opts.log, opts.tls);
   }
 
   /** Build everything and open the listeners. Throws ListenError (one line) when a port cannot be bound. */
@@ -86,7 +89,7 @@ export class Gateway implements PipeDirectory, MetricsSource, AuthSource {
     }));
     this.store.add(toDisposable(() => this.ingest.dropAll('shutdown')));
 
-    this.main = await openListener(this, this.opts.log, 'main', this.mainHost(), this.mainPort(), { receivers: null }, cfg.maxBodyBytes, 'pass --port');
+    this.main = await openListener(this, this.opts.log, 'main', this.mainHost(), this.mainPort(), { receivers: null }, cfg.maxBodyBytes, 'pass --port', this.opts.tls);
     this.store.add(toDisposable(() => this.main?.app.close()));
     this.store.add(toDisposable(() => this.receiverListeners.closeAll()));
     const { errors } = await this.receiverListeners.sync(cfg, this.mainPort(), cfg.maxBodyBytes);
@@ -286,7 +289,7 @@ export class Gateway implements PipeDirectory, MetricsSource, AuthSource {
     }
 
     if (diff.global.includes('sessionCleanupInterval')) this.restartSweep();
-    const needRestart = diff.global.filter((k) => k === 'host' || k === 'port' || k === 'maxBodyBytes');
+    const needRestart = diff.global.filter((k) => k === 'host' || k === 'port' || k === 'maxBodyBytes' || k === 'tls');
     if (needRestart.length > 0) log.warn({ settings: needRestart }, 'these settings apply at the next restart of the gateway');
     const { opened, errors } = await this.receiverListeners.sync(next, this.mainPort(), next.maxBodyBytes);
     for (const l of opened) process.stdout.write(`fusion ingest listening on ${l.url} (receivers: ${[...(l.scope.receivers ?? [])].join(', ')})\n`);

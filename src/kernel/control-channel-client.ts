@@ -2,12 +2,13 @@
  * Member side of the control channel (spec 50): a WebSocket to `GET /api/v1/channel` authenticated by the
  * member credential, reconnecting with exponential backoff and full jitter (honouring a 503 Retry-After),
  * sending numbered `report` frames (on connect — marked `full` —, every heartbeat, after each manifest,
- * and on `request_full_report`), and handing each `manifest` to `onManifest`. Usable by agents and
+ * and on `request_full_report`), handing each `manifest` to `onManifest` and each targeted `command` to
+ * `onCommand` (answered with a `command_result`, kept until a connection is open to carry it). Usable by agents and
  * gateways; imports only src/protocol.
  */
 import WebSocket from 'ws';
 import { Compile } from 'typebox/compile';
-import { ControllerFrame, type ApplyStatus, type ManifestFrame, type ReportFrame } from '../protocol/index.ts';
+import { ControllerFrame, type ApplyStatus, type CommandFrame, type CommandResultFrame, type ManifestFrame, type ReportFrame } from '../protocol/index.ts';
 
 const controllerFrame = Compile(ControllerFrame);
 
@@ -20,6 +21,8 @@ export interface ControlChannelClientOptions {
   /** The current credential (called on every connect, so a renewed one is used). */
   credential: () => string | Promise<string>;
   onManifest: (m: ManifestFrame) => Promise<{ status: ApplyStatus; error?: string }>;
+  /** Carry out a targeted command; the answer goes back as a `command_result`. */
+  onCommand?: (c: CommandFrame) => Promise<{ ok: boolean; message: string }>;
   report: () => MemberReport;
   /** Told when the controller says this member is revoked; the client stops. */
   onRevoked?: (reason: string) => void;
@@ -43,6 +46,8 @@ export class ControlChannelClient {
   private status: ApplyStatus = 'APPLIED';
   private error: string | undefined;
   private applying: Promise<void> = Promise.resolve();
+  /** Answers to commands that found no open connection; sent after the next connect's full report. */
+  private unsentResults: CommandResultFrame[] = [];
   /** Frames received (for diagnostics and tests). */
   readonly received: ControllerFrame[] = [];
 
@@ -111,6 +116,7 @@ export class ControlChannelClient {
       this.attempt = 0;
       this.seq = 0;
       this.sendReport(true);
+      for (const r of this.unsentResults.splice(0)) this.sendResult(r);
       this.startHeartbeat(this.opts.heartbeatSec ?? 15);
     });
     ws.on('message', (data) => this.onMessage(String(data)));
@@ -153,6 +159,9 @@ export class ControlChannelClient {
       case 'manifest':
         this.applying = this.applying.then(() => this.apply(f));
         break;
+      case 'command':
+        void this.command(f);
+        break;
     }
   }
 
@@ -179,6 +188,25 @@ export class ControlChannelClient {
     this.error = result.error;
     if (result.status === 'APPLIED') this.running = { revision: m.revision, hash: m.hash };
     this.sendReport();
+  }
+
+  private async command(c: CommandFrame): Promise<void> {
+    let result: { ok: boolean; message: string };
+    try {
+      result = this.opts.onCommand === undefined ? { ok: false, message: `this member does not take commands (${c.command})` } : await this.opts.onCommand(c);
+    } catch (e) {
+      result = { ok: false, message: (e as Error).message };
+    }
+    this.sendResult({ type: 'command_result', id: c.id, ok: result.ok, message: result.message.slice(0, 1024) });
+  }
+
+  private sendResult(r: CommandResultFrame): void {
+    const ws = this.ws;
+    if (ws === null || ws.readyState !== WebSocket.OPEN) {
+      if (this.unsentResults.length < 64) this.unsentResults.push(r);
+      return;
+    }
+    ws.send(JSON.stringify(r));
   }
 
   private startHeartbeat(sec: number): void {

@@ -148,8 +148,37 @@ export const ReportFrame = Type.Object({
 }, { additionalProperties: false });
 export type ReportFrame = Static<typeof ReportFrame>;
 
-export const MemberFrame = ReportFrame;
-export type MemberFrame = ReportFrame;
+/**
+ * Targeted commands (spec 50 "plus targeted commands"): one-shot requests an operator sends to ONE member,
+ * outside the desired state (a manifest says what runs; a command asks for something to happen now).
+ * - `rescan` (agents): a full audit of the pipe (or of every pipe) now, bypassing the audit cache; on a
+ *   pipe where this agent is a follower, an on-demand scan of the whole root instead (followers do not audit).
+ * - `restart_pipe` (agents): stop and start one pipe's worker (a new session at the gateway).
+ * - `renew_credential` (agents, gateways): renew the member credential now instead of at half-life.
+ */
+export const MemberCommandName = Type.Union([Type.Literal('rescan'), Type.Literal('restart_pipe'), Type.Literal('renew_credential')]);
+export type MemberCommandName = Static<typeof MemberCommandName>;
+
+export const CommandFrame = Type.Object({
+  type: Type.Literal('command'),
+  id: Type.String(),
+  command: MemberCommandName,
+  /** The pipe a `rescan` or `restart_pipe` is about (a `rescan` without one covers every pipe). */
+  pipe: Type.Optional(Type.String()),
+});
+export type CommandFrame = Static<typeof CommandFrame>;
+
+/** The member's answer to a `command` frame: ok + a one-line message saying what it did or why it could not. */
+export const CommandResultFrame = Type.Object({
+  type: Type.Literal('command_result'),
+  id: Type.String({ minLength: 1, maxLength: 64 }),
+  ok: Type.Boolean(),
+  message: Type.String({ maxLength: 1024 }),
+}, { additionalProperties: false });
+export type CommandResultFrame = Static<typeof CommandResultFrame>;
+
+export const MemberFrame = Type.Union([ReportFrame, CommandResultFrame]);
+export type MemberFrame = Static<typeof MemberFrame>;
 
 export const ManifestFrame = Type.Object({
   type: Type.Literal('manifest'),
@@ -164,7 +193,7 @@ export const RequestFullReportFrame = Type.Object({ type: Type.Literal('request_
 export const RevokedFrame = Type.Object({ type: Type.Literal('revoked'), reason: Type.String() });
 export const ErrorFrame = Type.Object({ type: Type.Literal('error'), code: Type.String(), message: Type.String() });
 
-export const ControllerFrame = Type.Union([HelloFrame, ManifestFrame, RequestFullReportFrame, RevokedFrame, ErrorFrame]);
+export const ControllerFrame = Type.Union([HelloFrame, ManifestFrame, RequestFullReportFrame, RevokedFrame, ErrorFrame, CommandFrame]);
 export type ControllerFrame = Static<typeof ControllerFrame>;
 
 /** Long-poll fallback: the member posts its frames, the controller answers with its frames (waiting up to `wait_sec`). */
@@ -178,3 +207,38 @@ export type PollResponse = Static<typeof PollResponse>;
 
 /** WebSocket close codes of the channel. */
 export const CHANNEL_CLOSE = { revoked: 4401, unauthorized: 4403, protocol: 4400, replaced: 4409, shutdown: 1001 } as const;
+
+// ---- commands (management API) -----------------------------------------------------------------------
+
+export const CommandRequest = Type.Object({
+  command: MemberCommandName,
+  pipe: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+  /** How long the command may wait for the member to connect and answer (default 300 s). */
+  ttl_sec: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400 })),
+}, { additionalProperties: false });
+export type CommandRequest = Static<typeof CommandRequest>;
+
+/**
+ * pending → delivered (sent on the member's channel) → succeeded | failed (the member's answer);
+ * pending or delivered past `expires_at` → expired (the member was away, or went away before answering).
+ */
+export const CommandState = Type.Union([Type.Literal('pending'), Type.Literal('delivered'), Type.Literal('succeeded'), Type.Literal('failed'), Type.Literal('expired')]);
+export type CommandState = Static<typeof CommandState>;
+
+export const CommandInfo = Type.Object({
+  id: Type.String(),
+  kind: MemberKind,
+  member: Type.String(),
+  command: MemberCommandName,
+  pipe: Type.Union([Type.String(), Type.Null()]),
+  state: CommandState,
+  message: Type.Union([Type.String(), Type.Null()]),
+  actor: Type.String(),
+  created_at: Type.String(),
+  delivered_at: Type.Union([Type.String(), Type.Null()]),
+  finished_at: Type.Union([Type.String(), Type.Null()]),
+  expires_at: Type.String(),
+});
+export type CommandInfo = Static<typeof CommandInfo>;
+export const CommandList = Type.Object({ items: Type.Array(CommandInfo) });
+export type CommandList = Static<typeof CommandList>;

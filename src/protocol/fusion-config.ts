@@ -52,9 +52,17 @@ export const PipeConfig = Type.Object({
 }, { additionalProperties: false });
 export type PipeConfig = Static<typeof PipeConfig>;
 
+/** HTTPS on every listener of the gateway; `--tls-cert`/`--tls-key` override it. */
+export const TlsConfig = Type.Object({
+  cert_file: Type.String({ minLength: 1 }),
+  key_file: Type.String({ minLength: 1 }),
+}, { additionalProperties: false });
+export type TlsConfig = Static<typeof TlsConfig>;
+
 export const FusionConfig = Type.Object({
   host: Type.Optional(Type.String()),
   port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
+  tls: Type.Optional(TlsConfig),
   session_cleanup_interval: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
   max_body_bytes: Type.Optional(Type.Integer({ minimum: 1024 })),
   logging: Type.Optional(Type.Unknown()),

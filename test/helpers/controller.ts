@@ -68,7 +68,7 @@ export async function startController(opts: StartControllerOptions = {}): Promis
     running.delete(proc);
     return code;
   });
-  const url = (await waitForReady(proc, w, /^controller listening on (http:\/\/\S+)$/m, 'controller', opts.timeoutMs ?? 20000))[1];
+  const url = (await waitForReady(proc, w, /^controller listening on (https?:\/\/\S+)$/m, 'controller', opts.timeoutMs ?? 20000))[1];
   const tokenFile = join(dataDir, 'admin-token');
   const adminToken = opts.adminToken !== undefined && !existsSync(tokenFile) ? opts.adminToken : readFileSync(tokenFile, 'utf8').trim();
 

@@ -238,7 +238,7 @@ export async function runFusionExpectingFailure(args: string[], opts: { env?: Re
 async function attachGateway(proc: ChildProcess, dir: string, ownsDir: boolean, timeoutMs = 20000): Promise<RunningGateway> {
   const w = watchOutput(proc);
   const exited = w.exited;
-  const url = (await waitForReady(proc, w, /^fusion listening on (http:\/\/\S+)$/m, 'gateway', timeoutMs))[1];
+  const url = (await waitForReady(proc, w, /^fusion listening on (https?:\/\/\S+)$/m, 'gateway', timeoutMs))[1];
 
   const logs = w.logs;
   const waitForLog = async (predicate: (rec: Record<string, unknown>) => boolean, timeoutMs = 10000, from = 0) => {

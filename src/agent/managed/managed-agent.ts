@@ -13,7 +13,7 @@ import { ManagedMember } from '../../kernel/member/managed-member.ts';
 import type { MemberReport } from '../../kernel/control-channel-client.ts';
 import type { Logger } from '../../kernel/logger.ts';
 import { FUSTOR_VERSION } from '../../kernel/version.ts';
-import type { ApplyStatus, ComponentState, ManifestFrame } from '../../protocol/index.ts';
+import type { ApplyStatus, CommandFrame, ComponentState, ManifestFrame } from '../../protocol/index.ts';
 import { AgentShell, type ManagedStatus } from '../shell/agent-shell.ts';
 import type { SupervisorOptions } from '../shell/supervisor.ts';
 import { ManifestRefused, manifestToConfig } from './manifest-config.ts';
@@ -53,6 +53,7 @@ export class ManagedAgent {
         ...(opts.backoff === undefined ? {} : { backoff: opts.backoff }),
         apply: (f) => agent.apply(f),
         report: () => agent.report(),
+        command: (c) => agent.command(c),
         onRevoked: (reason) => { void agent.revoked(reason); },
       });
     } catch (e) {
@@ -101,6 +102,15 @@ export class ManagedAgent {
       this.lastError = e.message;
       return { status: 'FAILED', error: e.message };
     }
+  }
+
+  /** Targeted commands of the controller (renew_credential is the member's own). */
+  private command(c: CommandFrame): Promise<{ ok: boolean; message: string }> {
+    if (c.command === 'restart_pipe') {
+      return c.pipe === undefined ? Promise.resolve({ ok: false, message: 'restart_pipe needs a pipe' }) : this.shell.restartPipe(c.pipe);
+    }
+    if (c.command === 'rescan') return this.shell.rescan(c.pipe, c.id);
+    return Promise.resolve({ ok: false, message: `unknown command ${String(c.command)}` });
   }
 
   private report(): MemberReport {

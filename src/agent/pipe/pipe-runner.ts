@@ -270,6 +270,28 @@ export class PipeRunner {
     void p.finally(() => this.scans.delete(p));
   }
 
+  /**
+   * The controller's `rescan` command: the leader clears its audit cache and audits the whole tree now
+   * (deletions included); a follower does not audit (the leader does), so it scans the whole root on
+   * demand instead. Answers at once with what was started — a walk of a large tree takes minutes.
+   */
+  rescan(id: string): { ok: boolean; message: string } {
+    const source = this.source;
+    if (source === null || this.closed || this.state !== 'running') return { ok: false, message: `pipe ${this.cfg.pipeId} is ${this.closed ? 'stopping' : 'starting'}; retry when it runs` };
+    const role = this.sender?.role ?? null;
+    if (role === 'leader' && this.leader !== null && this.leader.cancelled === null) {
+      if (this.leaderWork === 'snapshot') return { ok: true, message: `pipe ${this.cfg.pipeId}: the initial snapshot is running; it covers the whole tree` };
+      this.safe(() => source.resetAuditCache());
+      this.requestAudit('rescan requested by the controller');
+      return { ok: true, message: `pipe ${this.cfg.pipeId}: full audit started (leader; audit cache cleared)` };
+    }
+    if (role === 'follower') {
+      this.onCommand({ type: 'scan', path: '/', recursive: true, job_id: `rescan-${id}`, created_at: Date.now() / 1000 });
+      return { ok: true, message: `pipe ${this.cfg.pipeId}: scan of the whole root started (follower; the leader audits)` };
+    }
+    return { ok: false, message: `pipe ${this.cfg.pipeId} has no gateway session yet; retry when it is connected` };
+  }
+
   private requestAudit(reason: string): void {
     if (this.leader === null || this.leader.cancelled !== null) return; // followers: the leader audits
     this.log.info({ pipe: this.cfg.pipeId, reason }, 'audit requested');

@@ -49,12 +49,14 @@ export interface PipeStatus {
 }
 
 /** parent → worker */
-export type ToPipeWorker = { type: 'stop' };
+export type ToPipeWorker = { type: 'stop' } | { type: 'rescan'; id: string };
 /** worker → parent */
 export type FromPipeWorker =
   | { type: 'heartbeat' }
   | { type: 'status'; status: PipeStatus }
   | { type: 'stopped' }
-  | { type: 'fatal'; error: string };
+  | { type: 'fatal'; error: string }
+  /** The answer to `rescan` (a targeted command of the controller), with what the pipe started. */
+  | { type: 'rescan_done'; id: string; ok: boolean; message: string };
 
 export type PipeWorkerData = ResolvedPipe;

@@ -2,7 +2,8 @@
  * Entry of a pipe worker thread (started by the shell's Supervisor, see worker-boot.ts).
  *
  * workerData: `{ pipe: ResolvedPipe, logFormat }`. Messages: parent → worker `{type:'stop'}` (close the
- * pipe, delete its session, then `{type:'stopped'}` and exit); worker → parent `{type:'heartbeat'}` every
+ * pipe, delete its session, then `{type:'stopped'}` and exit), `{type:'rescan', id}` (answered by
+ * `{type:'rescan_done', id, ok, message}`); worker → parent `{type:'heartbeat'}` every
  * second and on progress, `{type:'status', status}` every second, `{type:'fatal', error}` when the pipe
  * could not start (the thread then exits 1 and the supervisor restarts it with backoff).
  *
@@ -41,6 +42,10 @@ const ticker = setInterval(() => {
 beat();
 
 port.on('message', (m: ToPipeWorker) => {
+  if (m.type === 'rescan') {
+    post({ type: 'rescan_done', id: m.id, ...runner.rescan(m.id) });
+    return;
+  }
   if (m.type !== 'stop') return;
   clearInterval(ticker);
   void runner.stop().finally(() => {

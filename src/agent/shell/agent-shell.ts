@@ -145,6 +145,19 @@ export class AgentShell {
     return { ok: true, diff: await this.applyOnce(next) };
   }
 
+  /** The controller's `restart_pipe` command (managed mode). */
+  restartPipe(id: string): Promise<{ ok: boolean; message: string }> {
+    return this.supervisor.restartPipe(id);
+  }
+
+  /** The controller's `rescan` command: one pipe, or every pipe when none is named. */
+  async rescan(pipe: string | undefined, commandId: string): Promise<{ ok: boolean; message: string }> {
+    const ids = pipe === undefined ? [...this.config.pipes.keys()].sort() : [pipe];
+    if (ids.length === 0) return { ok: false, message: 'this agent runs no pipe' };
+    const results = await Promise.all(ids.map((id) => this.supervisor.rescan(id, commandId)));
+    return { ok: results.every((r) => r.ok), message: results.map((r) => r.message).join('; ') };
+  }
+
   /** Stop every pipe (each deletes its session) and the status socket. */
   async stop(): Promise<void> {
     await this.supervisor.close();

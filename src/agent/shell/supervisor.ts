@@ -124,6 +124,49 @@ export class Supervisor {
     });
   }
 
+  /**
+   * Restart one pipe's worker now (the controller's `restart_pipe` command): same configuration, a fresh
+   * thread and session. Serialised with reconciliation so it never races a manifest change of that pipe.
+   */
+  restartPipe(id: string): Promise<{ ok: boolean; message: string }> {
+    const run = this.chain.then(async () => {
+      const slot = this.slots.get(id);
+      if (slot === undefined || !this.desired.has(id)) return { ok: false, message: `this agent runs no pipe '${id}'` };
+      this.opts.log.info({ pipe: id }, 'pipe restart requested');
+      await this.stopWorker(slot);
+      slot.consecutive = 0;
+      slot.lastFailure = null;
+      if (this.slots.get(id) === slot && !this.closed) this.startSlot(slot);
+      return { ok: true, message: `pipe ${id} restarted (restart #${slot.restarts})` };
+    });
+    this.chain = run.then(() => undefined, (e: unknown) => this.opts.log.error({ err: String(e) }, 'pipe restart failed'));
+    return run;
+  }
+
+  /** Ask a running pipe worker to rescan (see PipeRunner.rescan); answers with what the pipe started. */
+  rescan(id: string, commandId: string, timeoutMs = 10_000): Promise<{ ok: boolean; message: string }> {
+    const slot = this.slots.get(id);
+    const worker = slot?.worker ?? null;
+    if (slot === undefined) return Promise.resolve({ ok: false, message: `this agent runs no pipe '${id}'` });
+    if (worker === null || slot.state !== 'running') return Promise.resolve({ ok: false, message: `pipe ${id} is ${slot.state}; retry when it runs` });
+    return new Promise((resolve) => {
+      const done = (r: { ok: boolean; message: string }) => {
+        clearTimeout(timer);
+        worker.off('message', onMessage);
+        worker.off('exit', onExit);
+        resolve(r);
+      };
+      const onMessage = (m: FromPipeWorker) => {
+        if (m.type === 'rescan_done' && m.id === commandId) done({ ok: m.ok, message: m.message });
+      };
+      const onExit = () => done({ ok: false, message: `pipe ${id} stopped before it could rescan` });
+      const timer = setTimeout(() => done({ ok: false, message: `pipe ${id} did not answer the rescan within ${timeoutMs / 1000} s` }), timeoutMs);
+      worker.on('message', onMessage);
+      worker.on('exit', onExit);
+      worker.postMessage({ type: 'rescan', id: commandId } satisfies ToPipeWorker);
+    });
+  }
+
   /** Stop every pipe (each deletes its session) and the watchdog. */
   async close(): Promise<void> {
     this.closed = true;

@@ -1,22 +1,25 @@
 /**
  * `fustor controller [--data-dir DIR] [--host H] [--port N] [--log-format json|pretty] [--git REPO[#branch[:dir]]]
- * [--database postgres://…] [--secret-key-file PATH]` — the control plane (spec 50). Composition root of
- * src/controller. On first start it creates the admin token, writes it to DIR/admin-token (0600) and prints
- * it once; prints `controller listening on http://HOST:PORT` when ready (the real port, also with `--port 0`);
+ * [--database postgres://…] [--secret-key-file PATH] [--tls-cert FILE --tls-key FILE]` — the control plane
+ * (spec 50). Composition root of src/controller. On first start it creates the admin token, writes it to
+ * DIR/admin-token (0600) and prints it once; prints `controller listening on http(s)://HOST:PORT` when ready
+ * (the real port, also with `--port 0`; https with `--tls-cert`/`--tls-key`);
  * exits non-zero with one line on a bad flag or a startup failure; SIGTERM/SIGINT stop cleanly (exit 0).
  * With `--database` (or FUSTOR_CONTROLLER_DATABASE, which keeps the password out of `ps`) several replicas
  * share one PostgreSQL database; the URL is only ever shown with its password redacted.
  */
 import { installShutdown } from '../shutdown.ts';
 import { httpUrlParser, parsePort } from '../option-parsers.ts';
+import { addTlsOptions, tlsFromFlags, type TlsFlags } from '../tls-options.ts';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { join } from 'node:path';
 import { createLogger } from '../../kernel/logger.ts';
 import { Controller, ControllerStartError } from '../../controller/controller.ts';
 import { parseDatabaseUrl, redactDatabaseUrl } from '../../controller/store/pg-connect.ts';
+import { TlsFileError, type TlsMaterial } from '../../kernel/tls-files.ts';
 import { fustorHome } from '../profile.ts';
 
-interface ControllerFlags {
+interface ControllerFlags extends TlsFlags {
   dataDir?: string;
   host: string;
   port: number;
@@ -39,7 +42,7 @@ function parseInterval(value: string): number {
 }
 
 export function registerController(program: Command): Command {
-  return program
+  const cmd = program
     .command('controller')
     // Bad flags: one line (the contract), not the line plus a usage hint.
     .showHelpAfterError(false)
@@ -52,7 +55,8 @@ export function registerController(program: Command): Command {
     .option('--public-url <url>', 'the URL gateways and agents reach this controller at (e.g. a load balancer in front of replicas); gateway manifests trust its /api/v1/jwks. Default: the listening URL', httpUrlParser('https://fustor-controller.example'))
     .option('--git <repo[#branch[:dir]]>', 'Git repository as the source of truth of Gateways, Views and Pipes (default branch: the remote HEAD; dir: the root)')
     .option('--git-interval <seconds>', 'how often to fetch the --git branch', parseInterval, 30)
-    .addOption(new Option('--log-format <format>', 'log lines as JSON or pretty (default: pretty on a TTY, JSON otherwise)').choices(['json', 'pretty']))
+    .addOption(new Option('--log-format <format>', 'log lines as JSON or pretty (default: pretty on a TTY, JSON otherwise)').choices(['json', 'pretty']));
+  return addTlsOptions(cmd, 'the management API and the member channel (wss://)')
     .action(async (flags: ControllerFlags) => {
       await runController(flags);
     });
@@ -76,11 +80,18 @@ async function runController(flags: ControllerFlags): Promise<void> {
       fail((e as Error).message);
     }
   }
+  let tls: TlsMaterial | undefined;
+  try {
+    tls = tlsFromFlags(flags); // also before the data dir: a wrong file is an operator error, one line
+  } catch (e) {
+    if (e instanceof TlsFileError) fail(e.message);
+    throw e;
+  }
   const log = createLogger({ format: flags.logFormat ?? 'auto', name: 'controller' });
   let controller: Controller;
   try {
     const git = flags.git === undefined ? undefined : { source: flags.git, intervalSeconds: flags.gitInterval };
-    controller = await Controller.start({ dataDir, host: flags.host, port: flags.port, log, git, database, secretKeyFile, ...(flags.publicUrl === undefined ? {} : { publicUrl: flags.publicUrl }) });
+    controller = await Controller.start({ dataDir, host: flags.host, port: flags.port, log, git, database, secretKeyFile, tls, ...(flags.publicUrl === undefined ? {} : { publicUrl: flags.publicUrl }) });
   } catch (e) {
     if (e instanceof ControllerStartError) fail(e.message);
     // FUSTOR_CONTROLLER_LEASE_TTL_SEC and the like: a bad tunable is an operator error, one line.

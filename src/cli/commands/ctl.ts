@@ -14,78 +14,27 @@
  *   ctl history [--limit N] [-o table|json]
  *   ctl sync                             → `commit SHA applied (revision N)` / `… already applied …`; a rejected commit: exit 1
  *   ctl revoke agent|gateway NAME        → `agent/NAME revoked`; its channel closes, renewals are refused
+ *   ctl rescan | restart-pipe | renew | get commands   targeted commands (ctl-commands.ts)
  *
  * Server: `--server URL`, else FUSTOR_CONTROLLER, else FUSTOR_SERVER, else http://127.0.0.1:8100.
  * Token: `--token T`, else FUSTOR_TOKEN. Errors: one line naming cause and fix, exit 1 (a 422 adds one
  * line per bad field, naming the file and document it came from).
  */
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Option, type Command } from 'commander';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseAllDocuments, stringify } from 'yaml';
+import { parseAllDocuments } from 'yaml';
 import {
-  normalizeKind, type AgentInfo, type ApplyResult, type DiffResult, type FieldProblem, type FleetStatus, type GatewayMemberInfo, type HistoryPage, type StoredResourceView,
+  normalizeKind, type AgentInfo, type ApplyResult, type DiffResult, type FleetStatus, type GatewayMemberInfo, type HistoryPage, type StoredResourceView,
 } from '../../protocol/index.ts';
 import { componentTable, fleetText, memberDetails, memberTable } from './ctl-fleet.ts';
+import { getCommands } from './ctl-commands.ts';
+import {
+  client, CtlError, DEFAULT_CONTROLLER_URL, formatOption, list, out, parseDuration, parseLabels, parsePositive, print, run, table, type Client, type DocOrigin, type Json,
+} from './ctl-client.ts';
 
-export const DEFAULT_CONTROLLER_URL = 'http://127.0.0.1:8100';
-
-interface GlobalFlags { server?: string; token?: string }
-type Json = Record<string, unknown>;
-
-/** A failure already phrased for the operator. */
-export class CtlError extends Error {
-  constructor(message: string, readonly lines: string[] = []) {
-    super(message);
-    this.name = 'CtlError';
-  }
-}
-
-// ---- HTTP --------------------------------------------------------------------------------------
-
-class Client {
-  constructor(readonly server: string, private readonly token: string | undefined) {}
-
-  async call<T>(method: string, path: string, body?: unknown, origins?: DocOrigin[]): Promise<T> {
-    const headers: Record<string, string> = {};
-    if (this.token !== undefined) headers.authorization = `Bearer ${this.token}`;
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    let res: Response;
-    try {
-      res = await fetch(`${this.server}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(60_000) });
-    } catch (e) {
-      const inner = (e as { cause?: { code?: string; message?: string } }).cause;
-      const cause = inner?.code ?? inner?.message ?? (e as Error).message;
-      throw new CtlError(`cannot reach the controller at ${this.server} (${cause}): is it running? pass --server or set FUSTOR_SERVER`);
-    }
-    const text = await res.text();
-    let parsed: unknown;
-    try {
-      parsed = text === '' ? undefined : JSON.parse(text);
-    } catch {
-      throw new CtlError(`${res.status}: the answer from ${this.server} is not JSON: is --server a Fustor controller?`);
-    }
-    if (res.ok) return parsed as T;
-    throw describeError(res.status, (parsed ?? {}) as Json, origins);
-  }
-}
-
-function describeError(status: number, body: Json, origins?: DocOrigin[]): CtlError {
-  const message = typeof body.message === 'string' ? body.message : `HTTP ${status}`;
-  if (status === 401) {
-    return new CtlError(body.code === 'AUTH_MISSING' ? '401: no token sent — pass --token or set FUSTOR_TOKEN' : '401: token rejected — pass --token or set FUSTOR_TOKEN');
-  }
-  if (status === 403) return new CtlError(`403: ${message} — use a token with that role (--token or FUSTOR_TOKEN)`);
-  if (status === 422 && Array.isArray(body.details)) {
-    const lines = (body.details as FieldProblem[]).map((p) => `  ${locate(p.path, origins)}: ${p.message}`);
-    return new CtlError(`422: ${body.details.length} invalid field(s), nothing applied — fix them and run again:`, lines);
-  }
-  return new CtlError(`${status}: ${message}`);
-}
 
 // ---- files -------------------------------------------------------------------------------------
-
-interface DocOrigin { file: string; doc: number }
 
 /** Every document of FILE or of DIR's *.yaml/*.yml files (name order); origins[i] says where doc i came from. */
 export function readDocuments(paths: string[]): { docs: unknown[]; origins: DocOrigin[] } {
@@ -119,51 +68,6 @@ export function readDocuments(paths: string[]): { docs: unknown[]; origins: DocO
   return { docs, origins };
 }
 
-/** `[3].spec.view` → `pipes.yaml (document 2) spec.view`. */
-function locate(path: string, origins?: DocOrigin[]): string {
-  const m = /^\[(\d+)\]\.?(.*)$/.exec(path);
-  const o = m === null ? undefined : origins?.[Number(m[1])];
-  if (m === null || o === undefined) return path;
-  return `${o.file} (document ${o.doc})${m[2] === '' ? '' : ` ${m[2]}`}`;
-}
-
-// ---- option parsers ----------------------------------------------------------------------------
-
-const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
-
-export function parseDuration(value: string): number {
-  const m = /^(\d+)([smhd]?)$/.exec(value.trim());
-  if (m === null) throw new InvalidArgumentError('must be a duration like 90s, 30m, 1h or 7d');
-  return Number(m[1]) * UNITS[m[2] === '' ? 's' : m[2]];
-}
-
-export function parseLabels(value: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const part of value.split(',').map((s) => s.trim()).filter((s) => s !== '')) {
-    const eq = part.indexOf('=');
-    if (eq <= 0) throw new InvalidArgumentError(`'${part}' is not k=v (write --labels site=a,rack=3)`);
-    out[part.slice(0, eq)] = part.slice(eq + 1);
-  }
-  return out;
-}
-
-function parsePositive(value: string): number {
-  if (!/^\d+$/.test(value) || Number(value) < 1) throw new InvalidArgumentError('must be a positive integer');
-  return Number(value);
-}
-
-const list = (value: string) => value.split(',').map((s) => s.trim()).filter((s) => s !== '');
-
-// ---- output ------------------------------------------------------------------------------------
-
-const out = (line: string): void => {
-  process.stdout.write(`${line}\n`);
-};
-
-function table(header: string[], rows: string[][]): void {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  for (const r of [header, ...rows]) out(r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  ').trimEnd());
-}
 
 const labelText = (l: Record<string, string> | undefined) => Object.entries(l ?? {}).map(([k, v]) => `${k}=${v}`).join(',') || '-';
 
@@ -182,23 +86,9 @@ function summary(r: StoredResourceView): string {
   }
 }
 
-function print(format: string, value: unknown, asTable: () => void): void {
-  if (format === 'json') out(JSON.stringify(value, null, 2));
-  else if (format === 'yaml') process.stdout.write(Array.isArray(value) ? value.map((v) => stringify(v)).join('---\n') : stringify(value));
-  else asTable();
-}
 
 // ---- commands ----------------------------------------------------------------------------------
 
-function client(cmd: Command): Client {
-  const g = cmd.optsWithGlobals<GlobalFlags>();
-  const server = (g.server ?? process.env.FUSTOR_CONTROLLER ?? process.env.FUSTOR_SERVER ?? DEFAULT_CONTROLLER_URL).replace(/\/+$/, '');
-  if (!/^https?:\/\//.test(server)) throw new CtlError(`--server ${JSON.stringify(server)} is not an http(s) URL (write --server http://HOST:8100)`);
-  const token = g.token ?? (process.env.FUSTOR_TOKEN === '' ? undefined : process.env.FUSTOR_TOKEN);
-  return new Client(server, token);
-}
-
-const formatOption = (choices: string[], dflt: string) => new Option('-o, --output <format>', 'output format').choices(choices).default(dflt);
 
 export function registerCtl(program: Command): Command {
   const ctl = program
@@ -274,7 +164,7 @@ export function registerCtl(program: Command): Command {
     }));
 
   ctl.command('get <kind> [name]')
-    .description('list resources of a kind (views, pipes, gateways, secrets, querykeys), enrolled members (agents, gateway-members) or the fleet summary (fleet)')
+    .description('list resources of a kind (views, pipes, gateways, secrets, querykeys), enrolled members (agents, gateway-members), targeted commands (commands) or the fleet summary (fleet)')
     .addOption(formatOption(['table', 'json', 'yaml'], 'table'))
     .action(run(async (kindArg: string, name: string | undefined, flags: { output: string }, cmd: Command) => {
       await get(client(cmd), kindArg, name, flags.output);
@@ -339,6 +229,7 @@ async function get(c: Client, kindArg: string, name: string | undefined, format:
   // Enrolled members (fleet health). `gateways` stays the Gateway resources; the enrolled gateways are `gateway-members`.
   const member = low === 'agents' || low === 'agent' || low === 'members' ? 'agent' : MEMBER_KINDS.has(low) ? 'gateway' : undefined;
   if (member !== undefined) return getMembers(c, member, name, format);
+  if (low === 'commands' || low === 'command') return getCommands(c, name, format);
   if (low === 'fleet') {
     const f = await c.call<FleetStatus>('GET', '/api/v1/fleet');
     return print(format, f, () => {
@@ -377,17 +268,4 @@ async function getMembers(c: Client, kind: 'agent' | 'gateway', name: string | u
       table(parts.header, parts.rows);
     }
   });
-}
-
-/** Wrap an action: CtlError → its lines on stderr and exit code 1. */
-function run<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
-  return async (...args: A) => {
-    try {
-      await fn(...args);
-    } catch (e) {
-      if (!(e instanceof CtlError)) throw e;
-      process.stderr.write(`fustor: ${e.message}\n${e.lines.map((l) => `${l}\n`).join('')}`);
-      process.exitCode = 1;
-    }
-  };
 }

@@ -3,7 +3,8 @@
  * (spec 00 command-line contract). Composition root of src/fusion: config loader + Gateway + signals.
  * Prints `fusion listening on http://HOST:PORT` when ready (the real port, also with `--port 0`); exits
  * non-zero with one line on a bad flag, bad config or a busy port; SIGHUP reloads; SIGTERM/SIGINT stop
- * cleanly (exit 0).
+ * cleanly (exit 0). `--tls-cert FILE --tls-key FILE` (or `tls:` in the config; the flags win) serve every
+ * listener over HTTPS, and the printed URLs say https://; both modes.
  *
  * `fustor fusion --controller URL [--token T] [--name N] [--advertise-url URL] [--state-dir DIR] [--host H]
  * [--port N]` — the managed gateway (spec 50): enrolls with the enrollment token on first start (identity,
@@ -24,11 +25,13 @@ import { Gateway } from '../../fusion/gateway.ts';
 import { ListenError } from '../../fusion/http/listeners.ts';
 import { ManagedGateway } from '../../fusion/managed/managed-gateway.ts';
 import type { ConfigDiff } from '../../fusion/config/diff-config.ts';
+import { TlsFileError, loadTlsFiles, type TlsMaterial } from '../../kernel/tls-files.ts';
 import { fustorHome } from '../profile.ts';
+import { addTlsOptions, tlsFromFlags, type TlsFlags } from '../tls-options.ts';
 
 const httpUrl = httpUrlParser('http://controller.example:8100');
 
-interface FusionFlags {
+interface FusionFlags extends TlsFlags {
   config?: string;
   controller?: string;
   token?: string;
@@ -45,7 +48,7 @@ const SHUTDOWN_GRACE_MS = 10_000;
 
 
 export function registerFusion(program: Command): Command {
-  return program
+  const cmd = program
     .command('fusion')
     .description('run a Fusion gateway: ingest from agents, serve queries (standalone: --config DIR; managed: --controller URL)')
     .option('--config <dir>', 'directory of *.yaml gateway configuration files (merged in file-name order)')
@@ -56,7 +59,8 @@ export function registerFusion(program: Command): Command {
     .option('--state-dir <dir>', 'managed mode: identity, manifest cache, controller keys (default: $FUSTOR_HOME/fusion)')
     .option('--host <host>', 'address of the main listener (overrides `host:` of the config)')
     .option('--port <n>', 'main port: query API and ingest API (overrides `port:`; 0 = any free port)', parsePort)
-    .addOption(new Option('--log-format <format>', 'log lines as JSON or pretty (default: pretty on a TTY, JSON otherwise)').choices(['json', 'pretty']))
+    .addOption(new Option('--log-format <format>', 'log lines as JSON or pretty (default: pretty on a TTY, JSON otherwise)').choices(['json', 'pretty']));
+  return addTlsOptions(cmd, 'the query and ingest APIs (every listener; overrides `tls:` of the config)')
     .action(async (flags: FusionFlags) => {
       await runFusion(flags);
     });
@@ -71,7 +75,9 @@ async function runFusion(flags: FusionFlags): Promise<void> {
   if (flags.config !== undefined && flags.controller !== undefined) {
     fail('--config (standalone) and --controller (managed) exclude each other: a managed gateway takes its configuration from the controller');
   }
-  if (flags.controller !== undefined) return runManaged(flags, flags.controller);
+  // Before anything else (a managed gateway would otherwise spend its enrollment token first).
+  let tls = readTls(() => tlsFromFlags(flags));
+  if (flags.controller !== undefined) return runManaged(flags, flags.controller, tls);
   const managedOnly = (['token', 'name', 'advertiseUrl', 'stateDir'] as const).filter((f) => flags[f] !== undefined);
   if (managedOnly.length > 0) fail(`${managedOnly.map((f) => `--${f.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')} ${managedOnly.length === 1 ? 'applies' : 'apply'} only to a managed gateway: add --controller URL`);
   if (flags.config === undefined) fail('fusion needs --config DIR (standalone mode) or --controller URL (managed mode); see fustor fusion --help');
@@ -83,12 +89,17 @@ async function runFusion(flags: FusionFlags): Promise<void> {
     if (e instanceof ConfigError) fail(e.message);
     throw e;
   }
+  const fromConfig = loaded.config.tls;
+  if (tls === undefined && fromConfig !== undefined) {
+    // Relative to the config directory, like the rest of the config: the gateway's cwd is incidental.
+    tls = readTls(() => loadTlsFiles({ file: resolve(configDir, fromConfig.certFile), setting: 'tls.cert_file' }, { file: resolve(configDir, fromConfig.keyFile), setting: 'tls.key_file' }));
+  }
   const log = createLogger({ format: flags.logFormat ?? 'auto', name: 'fusion' });
   for (const w of loaded.warnings) log.warn({ files: loaded.files }, w);
 
   let gateway: Gateway;
   try {
-    gateway = await Gateway.start({ config: loaded.config, log, host: flags.host, port: flags.port });
+    gateway = await Gateway.start({ config: loaded.config, log, host: flags.host, port: flags.port, tls });
   } catch (e) {
     if (e instanceof ListenError) fail(e.message);
     throw e;
@@ -103,7 +114,17 @@ async function runFusion(flags: FusionFlags): Promise<void> {
   for (const r of gw.receiverUrls()) process.stdout.write(`fusion ingest listening on ${r.url} (receivers: ${r.receivers.join(', ')})\n`);
 }
 
-async function runManaged(flags: FusionFlags, controllerUrl: string): Promise<void> {
+/** The certificate and key, or the one-line error of a TlsFileError. */
+function readTls(load: () => TlsMaterial | undefined): TlsMaterial | undefined {
+  try {
+    return load();
+  } catch (e) {
+    if (e instanceof TlsFileError) fail(e.message);
+    throw e;
+  }
+}
+
+async function runManaged(flags: FusionFlags, controllerUrl: string, tls: TlsMaterial | undefined): Promise<void> {
   const stateDir = resolve(flags.stateDir ?? join(fustorHome(), 'fusion'));
   const log = createLogger({ format: flags.logFormat ?? 'auto', name: 'fusion' });
   let managed: ManagedGateway | null = null;
@@ -119,7 +140,7 @@ async function runManaged(flags: FusionFlags, controllerUrl: string): Promise<vo
   };
   try {
     managed = await ManagedGateway.start({
-      controllerUrl, token: flags.token, name: flags.name, stateDir, host: flags.host, port: flags.port, advertiseUrl: flags.advertiseUrl,
+      controllerUrl, token: flags.token, name: flags.name, stateDir, host: flags.host, port: flags.port, advertiseUrl: flags.advertiseUrl, tls,
       log, version: FUSTOR_VERSION, onRevoked: exitRevoked,
     });
   } catch (e) {

@@ -6,11 +6,17 @@
  * content changes. Desired state is re-evaluated when the store revision or the members' change marker
  * changes (both polled, so a change by another replica or by GitOps is seen too) and when a member is
  * revoked (at once on this replica; through the marker when revoked on another one).
+ *
+ * Targeted commands (commands/) wait in the store as `pending`; on every watch tick (and at once when one
+ * is created here or a member connects) the hub claims those of members connected to THIS replica and
+ * sends them — the claim is a conditional update, so one replica sends each command — and records the
+ * member's `command_result`.
  */
 import { Compile } from 'typebox/compile';
 import type { WebSocket } from 'ws';
 import type { Logger } from '../../kernel/logger.ts';
-import { CHANNEL_CLOSE, MemberFrame, type ControllerFrame, type Manifest, type ReportFrame } from '../../protocol/index.ts';
+import { CHANNEL_CLOSE, MemberFrame, type CommandResultFrame, type ControllerFrame, type Manifest, type ReportFrame } from '../../protocol/index.ts';
+import type { CommandStore } from '../commands/command-store.ts';
 import type { IdentityService } from '../identity/identity-service.ts';
 import type { MemberRecord, MemberStore } from '../identity/member-store.ts';
 import { manifestFor, manifestHash, type ManifestInputs } from '../manifest/build.ts';
@@ -53,10 +59,13 @@ export class ChannelHub {
   private watchFailing = false;
   private readonly timer: NodeJS.Timeout;
   private evaluating = Promise.resolve();
+  private delivering = false;
+  private deliverAgain = false;
 
   constructor(
     private readonly store: ControllerStore,
     private readonly members: MemberStore,
+    private readonly commands: CommandStore,
     identity: IdentityService,
     readonly opts: ChannelOptions,
     private readonly log: Logger,
@@ -94,7 +103,7 @@ export class ChannelHub {
       }
       const problem = this.checkFrame(frame);
       if (problem !== null) return this.hostile(st, ws, problem);
-      void this.onReport(st, frame as ReportFrame).catch((e: unknown) => this.log.error({ err: e, member: member.name }, 'channel: report handling failed'));
+      void this.onFrame(st, frame as MemberFrame).catch((e: unknown) => this.log.error({ err: e, member: member.name }, 'channel: frame handling failed'));
     });
     ws.on('close', () => {
       clearInterval(ping);
@@ -109,7 +118,7 @@ export class ChannelHub {
     for (const f of frames) {
       const problem = this.checkFrame(f);
       if (problem !== null) return [{ type: 'error', code: 'BAD_REQUEST', message: problem }];
-      await this.onReport(st, f as ReportFrame);
+      await this.onFrame(st, f as MemberFrame);
     }
     if (st.queue.length === 0 && waitMs > 0) {
       await new Promise<void>((resolve) => {
@@ -146,10 +155,10 @@ export class ChannelHub {
   private checkFrame(frame: unknown): string | null {
     if (typeof frame !== 'object' || frame === null || Array.isArray(frame)) return 'a frame must be a JSON object with a "type"';
     const type = (frame as { type?: unknown }).type;
-    if (type !== 'report') return `unknown frame type ${JSON.stringify(type)?.slice(0, 64) ?? 'undefined'}: members send "report" frames`;
+    if (type !== 'report' && type !== 'command_result') return `unknown frame type ${JSON.stringify(type)?.slice(0, 64) ?? 'undefined'}: members send "report" and "command_result" frames`;
     if (memberFrame.Check(frame)) return null;
     const e = [...memberFrame.Errors(frame)][0] as { instancePath: string; message: string } | undefined;
-    return `invalid report frame: ${e === undefined ? 'does not match the schema' : `${e.instancePath || '/'} ${e.message}`}`;
+    return `invalid ${type} frame: ${e === undefined ? 'does not match the schema' : `${e.instancePath || '/'} ${e.message}`}`;
   }
 
   private hostile(st: MemberState, ws: WebSocket, message: string): void {
@@ -180,6 +189,50 @@ export class ChannelHub {
     st.queue.push(frame);
     if (st.queue.length > MAX_QUEUED) st.queue.splice(0, st.queue.length - MAX_QUEUED);
     for (const w of [...st.waiters]) w();
+  }
+
+  private async onFrame(st: MemberState, f: MemberFrame): Promise<void> {
+    if (f.type === 'command_result') return this.onCommandResult(st, f);
+    const first = !st.reported;
+    await this.onReport(st, f);
+    if (first) void this.deliverCommands(); // a command that waited for this member goes out now, not on the next tick
+  }
+
+  private async onCommandResult(st: MemberState, r: CommandResultFrame): Promise<void> {
+    const recorded = await this.commands.finish(r.id, st.member.id, r.ok, r.message, Date.now());
+    // Not recorded: an unknown id, another member's command, or one already settled or expired — ignored, never trusted.
+    if (!recorded) this.log.warn({ member: st.member.name, command: r.id }, 'channel: result for a command this member was not sent; ignored');
+    else this.log.info({ member: st.member.name, command: r.id, ok: r.ok, message: r.message }, 'channel: command answered');
+  }
+
+  /**
+   * Sends the pending commands of members connected here. One pass at a time; a request during a pass
+   * runs one more pass (a command created meanwhile is not left for the next tick).
+   */
+  async deliverCommands(): Promise<void> {
+    if (this.delivering) {
+      this.deliverAgain = true;
+      return;
+    }
+    if (this.states.size === 0) return;
+    this.delivering = true;
+    try {
+      do {
+        this.deliverAgain = false;
+        const now = Date.now();
+        for (const c of await this.commands.pending(now)) {
+          const st = this.states.get(c.memberId);
+          if (st === undefined || !st.reported || !this.isConnected(c.memberId)) continue;
+          if (!await this.commands.claim(c.id, now)) continue; // another replica sent it
+          this.send(st, { type: 'command', id: c.id, command: c.command, ...(c.pipe === null ? {} : { pipe: c.pipe }) });
+          this.log.info({ member: st.member.name, command: c.id, what: c.command, pipe: c.pipe }, 'channel: command sent');
+        }
+      } while (this.deliverAgain);
+    } catch (e) {
+      this.log.warn({ err: (e as Error).message }, 'channel: cannot deliver commands; retrying on the next tick');
+    } finally {
+      this.delivering = false;
+    }
   }
 
   private async onReport(st: MemberState, r: ReportFrame): Promise<void> {
@@ -236,6 +289,7 @@ export class ChannelHub {
       const [revision, marker] = await Promise.all([this.store.currentRevision(), this.members.changeMarker()]);
       if (this.watchFailing) this.log.info('channel: store reachable again');
       this.watchFailing = false;
+      await this.deliverCommands();
       const membersChanged = marker !== this.watchedMarker;
       if (revision === this.watchedRevision && !membersChanged) return;
       if (membersChanged) {

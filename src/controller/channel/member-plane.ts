@@ -1,5 +1,5 @@
 /**
- * Composition of the member plane (identity + channel + monitoring) for the controller: the signing key (in
+ * Composition of the member plane (identity + channel + monitoring + targeted commands) for the controller: the signing key (in
  * the data dir, or in the database for PostgreSQL replicas), the member store (SQLite or PostgreSQL, like
  * the resource store), the identity service, the channel hub, the fleet monitor, and their
  * routes. Tunables come from the options or the environment (FUSTOR_CONTROLLER_CREDENTIAL_TTL_SEC,
@@ -9,6 +9,10 @@
 import { join } from 'node:path';
 import type { Logger } from '../../kernel/logger.ts';
 import { secretAad } from '../resources/plan.ts';
+import { CommandService } from '../commands/command-service.ts';
+import { SqliteCommandStore, type CommandStore } from '../commands/command-store.ts';
+import { PgCommandStore } from '../commands/pg-command-store.ts';
+import { commandRoutes } from '../commands/routes.ts';
 import type { ControllerApp } from '../http/app.ts';
 import { CREDENTIAL_ISSUER, IdentityService } from '../identity/identity-service.ts';
 import { identityRoutes } from '../identity/identity-routes.ts';
@@ -75,14 +79,16 @@ export async function createMemberPlane(opts: {
     ? await loadOrCreateSigningKey(join(opts.dataDir, 'signing-key.json'))
     : await loadOrCreateSharedSigningKey(opts.store, { seal: pg.seal, open: opts.open });
   const members: MemberStore = pg === undefined ? new SqliteMemberStore(join(opts.dataDir, 'controller.db')) : new PgMemberStore(pg.sql);
+  const commandStore: CommandStore = pg === undefined ? new SqliteCommandStore(join(opts.dataDir, 'controller.db')) : new PgCommandStore(pg.sql);
   const identity = new IdentityService(members, key, { credentialTtlSec: o.credentialTtlSec });
   let url = '';
-  const hub = new ChannelHub(opts.store, members, identity, {
+  const hub = new ChannelHub(opts.store, members, commandStore, identity, {
     heartbeatSec: o.heartbeatSec,
     watchIntervalMs: o.watchIntervalMs,
     trust: () => ({ issuer: CREDENTIAL_ISSUER, jwks_url: `${url}/api/v1/jwks` }),
     openSecret: (name, sealed) => JSON.parse(opts.open(sealed, secretAad(name))) as Record<string, string>,
   }, opts.log);
+  const commands = new CommandService(members, commandStore, opts.store, () => { void hub.deliverCommands(); });
   let routes: { dispose(): void; admissionsRefused(): number } | undefined;
   // Monitoring reads the same member rows the channel writes (fleet health, spec 50 "Monitoring").
   const monitor = new FleetMonitor(members, opts.store, { heartbeatSec: o.heartbeatSec, isConnected: (id) => hub.isConnected(id) });
@@ -96,11 +102,13 @@ export async function createMemberPlane(opts: {
       identityRoutes(app, identity);
       routes = channelRoutes(app, hub, identity, { ratePerSec: o.admissionRatePerSec, burst: o.admissionBurst, maxPending: o.admissionMaxPending }, opts.log);
       monitoringRoutes(app, monitor, metrics);
+      commandRoutes(app, commands);
     },
     setUrl(u) { url = u; },
     async dispose() {
       hub.dispose();
       routes?.dispose();
+      await commandStore.dispose();
       await members.dispose();
     },
   };

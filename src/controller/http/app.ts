@@ -8,6 +8,7 @@ import swagger from '@fastify/swagger';
 import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { FustorError } from '../../kernel/errors.ts';
 import type { Logger } from '../../kernel/logger.ts';
+import type { TlsMaterial } from '../../kernel/tls-files.ts';
 import type { ResourceService } from '../service/resource-service.ts';
 import type { TokenService } from '../service/token-service.ts';
 import type { ControllerStore } from '../store/store.ts';
@@ -30,12 +31,17 @@ export interface ControllerAppOptions {
   extensions?: ReadonlyArray<(app: ControllerApp) => void>;
   /** Which replica answers and whether it leads (added to `GET /healthz`). */
   health?: () => ReplicaHealth;
+  /** Serve HTTPS with this certificate and key (`--tls-cert`/`--tls-key`); plain HTTP without. */
+  tls?: TlsMaterial;
 }
 
 const MAX_PARAM_LENGTH = 256;
 
 export async function createControllerApp(opts: ControllerAppOptions): Promise<ControllerApp> {
-  const app = Fastify({
+  // `https: null` is Fastify's plain HTTP server. Typed as the HTTP instance either way: routes and hooks
+  // see the same IncomingMessage/ServerResponse, and `server` is only used for address() and upgrades.
+  const app = (Fastify({
+    https: opts.tls ?? null,
     loggerInstance: opts.log as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: opts.bodyLimit,
@@ -46,7 +52,7 @@ export async function createControllerApp(opts: ControllerAppOptions): Promise<C
       if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') return sendError(reply, new FustorError('BAD_REQUEST', `a URL path segment is longer than ${MAX_PARAM_LENGTH} characters: no kind or name is that long`));
       return sendError(reply, new FustorError('INTERNAL', 'internal error; the controller logged it and keeps running'));
     },
-  }).withTypeProvider<TypeBoxTypeProvider>();
+  }) as unknown as FastifyInstance).withTypeProvider<TypeBoxTypeProvider>();
   app.setValidatorCompiler(TypeBoxValidatorCompiler);
   // Response schemas document the API; serialisation stays JSON.stringify (never trims fields silently).
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));

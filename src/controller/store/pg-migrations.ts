@@ -124,6 +124,30 @@ export const PG_MIGRATIONS: readonly Migration[] = [
       CREATE INDEX used_proofs_by_expiry ON used_proofs(expires_at);
     `,
   },
+  {
+    version: 3,
+    name: 'member commands',
+    sql: `
+      -- Targeted commands to one member (SQLite migration 4).
+      CREATE TABLE member_commands (
+        id TEXT PRIMARY KEY,
+        member_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        member TEXT COLLATE "C" NOT NULL,
+        command TEXT NOT NULL,
+        pipe TEXT,
+        state TEXT NOT NULL,
+        message TEXT,
+        actor TEXT NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL,
+        delivered_at TIMESTAMPTZ,
+        finished_at TIMESTAMPTZ,
+        expires_at TIMESTAMPTZ NOT NULL
+      );
+      CREATE INDEX member_commands_open ON member_commands(state, expires_at);
+      CREATE INDEX member_commands_by_member ON member_commands(member_id, created_at);
+    `,
+  },
 ];
 
 export class MigrationError extends Error {

@@ -2,6 +2,7 @@
  * Schema migrations of the SQLite store: numbered, in code, applied in order inside one transaction at
  * start and recorded in `schema_migrations`. Never edit a released migration; append a new one.
  */
+import { COMMANDS_MIGRATION } from '../commands/migration.ts';
 import { IDENTITY_MIGRATION } from '../identity/migration.ts';
 import { MONITORING_MIGRATION } from '../monitoring/migration.ts';
 
@@ -82,4 +83,5 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
   },
   IDENTITY_MIGRATION,
   MONITORING_MIGRATION,
+  COMMANDS_MIGRATION,
 ];

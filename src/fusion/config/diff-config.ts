@@ -16,7 +16,7 @@ export interface ConfigDiff {
   receivers: SectionDiff;
   views: SectionDiff;
   pipes: SectionDiff;
-  /** Top-level settings that differ (host, port, max_body_bytes need a restart; the rest apply live). */
+  /** Top-level settings that differ (host, port, tls, max_body_bytes need a restart; the rest apply live). */
   global: string[];
 }
 
@@ -25,6 +25,7 @@ export function diffConfig(prev: ResolvedConfig, next: ResolvedConfig): ConfigDi
   for (const key of ['host', 'port', 'sessionCleanupInterval', 'maxBodyBytes'] as const) {
     if (prev[key] !== next[key]) global.push(key);
   }
+  if (canonical(prev.tls ?? null) !== canonical(next.tls ?? null)) global.push('tls');
   return {
     receivers: diffMaps(prev.receivers, next.receivers),
     views: diffMaps(prev.views, next.views),

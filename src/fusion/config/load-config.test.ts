@@ -117,3 +117,14 @@ test('diffConfig: added, removed, changed, unchanged per section; spelled-out de
   assert.deepEqual(diffConfig(b, a).views.removed, ['w']);
   assert.deepEqual(d.global, []);
 });
+
+test('tls: both files required, kept as written; a change is a restart-only global setting', () => {
+  const plain = mergeConfigDocs([{ file: 'a.yaml', doc: base() }]).config;
+  assert.equal(plain.tls, undefined);
+  const tls = mergeConfigDocs([{ file: 'a.yaml', doc: { ...base(), tls: { cert_file: 'certs/gw.pem', key_file: 'certs/gw.key' } } }]).config;
+  assert.deepEqual(tls.tls, { certFile: 'certs/gw.pem', keyFile: 'certs/gw.key' });
+  assert.deepEqual(diffConfig(plain, tls).global, ['tls']);
+  assert.deepEqual(diffConfig(tls, tls).global, []);
+  const e = errorOf(() => mergeConfigDocs([{ file: 'a.yaml', doc: { ...base(), tls: { cert_file: 'gw.pem' } } }]));
+  assert.equal(e.field, 'tls.key_file');
+});

@@ -59,6 +59,8 @@ export interface ManagedAccess {
 export interface ResolvedConfig {
   host: string;
   port: number;
+  /** Standalone `tls:` as written (paths relative to the config directory); the CLI reads the files. */
+  tls?: { certFile: string; keyFile: string };
   sessionCleanupInterval: number;
   maxBodyBytes: number;
   receivers: Map<string, ResolvedReceiver>;
@@ -88,6 +90,7 @@ export function resolveConfig(doc: FusionConfig): ResolvedConfig {
   return {
     host: doc.host ?? FUSION_DEFAULTS.host,
     port: mainPort,
+    ...(doc.tls === undefined ? {} : { tls: { certFile: doc.tls.cert_file, keyFile: doc.tls.key_file } }),
     sessionCleanupInterval: doc.session_cleanup_interval ?? FUSION_DEFAULTS.sessionCleanupInterval,
     maxBodyBytes: doc.max_body_bytes ?? FUSION_DEFAULTS.maxBodyBytes,
     receivers,

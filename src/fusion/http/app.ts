@@ -9,6 +9,7 @@ import swagger from '@fastify/swagger';
 import { TypeBoxValidatorCompiler, type TSchema, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { FustorError } from '../../kernel/errors.ts';
 import type { Logger } from '../../kernel/logger.ts';
+import type { TlsMaterial } from '../../kernel/tls-files.ts';
 import type { Gateway } from '../gateway.ts';
 import { installAuth, type ListenerScope } from './auth.ts';
 import { installErrorHandling, sendError } from './errors.ts';
@@ -25,10 +26,15 @@ export interface AppOptions {
   scope: ListenerScope;
   kind: 'main' | 'receiver';
   bodyLimit: number;
+  /** Serve HTTPS with this certificate and key; plain HTTP without. */
+  tls?: TlsMaterial;
 }
 
 export async function createApp(opts: AppOptions): Promise<GatewayApp> {
-  const app = Fastify({
+  // `https: null` is Fastify's plain HTTP server. Typed as the HTTP instance either way: routes and hooks
+  // see the same IncomingMessage/ServerResponse, and `server` is only used for address().
+  const app = (Fastify({
+    https: opts.tls ?? null,
     loggerInstance: opts.log as FastifyBaseLogger,
     // One line per request would drown the log (agents heartbeat and push constantly); errors are logged.
     logController: new LogController({ disableRequestLogging: true }),
@@ -41,7 +47,7 @@ export async function createApp(opts: AppOptions): Promise<GatewayApp> {
       if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') return sendError(reply, new FustorError('BAD_REQUEST', `a URL path segment is longer than ${MAX_PARAM_LENGTH} characters: no view, pipe, session or job id is that long`));
       return sendError(reply, new FustorError('INTERNAL', 'internal error; the gateway logged it and keeps running'));
     },
-  }).withTypeProvider<TypeBoxTypeProvider>();
+  }) as unknown as FastifyInstance).withTypeProvider<TypeBoxTypeProvider>();
   app.setValidatorCompiler(strictNumbers);
   // Response schemas document the API (OpenAPI); serialisation stays JSON.stringify so that engine
   // results are never silently trimmed to the documented fields.

@@ -1,10 +1,12 @@
 /**
  * The gateway's sockets: the main listener and one listener per distinct receiver port (ingest API only).
  * `sync` makes the receiver listeners match a config (open new ports, close removed ones, update which
- * receivers an existing port serves) — used at start and on reload.
+ * receivers an existing port serves) — used at start and on reload. With TLS every listener serves HTTPS:
+ * receiver ports carry agents' keys just like the main port.
  */
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../../kernel/logger.ts';
+import type { TlsMaterial } from '../../kernel/tls-files.ts';
 import type { ResolvedConfig } from '../config/resolved-config.ts';
 import type { Gateway } from '../gateway.ts';
 import { createApp, type GatewayApp } from './app.ts';
@@ -20,8 +22,8 @@ export interface Listener {
   readonly url: string;
 }
 
-export async function openListener(gw: Gateway, log: Logger, kind: 'main' | 'receiver', host: string, port: number, scope: ListenerScope, bodyLimit: number, hint: string): Promise<Listener> {
-  const app = await createApp({ gateway: gw, log, scope, kind, bodyLimit });
+export async function openListener(gw: Gateway, log: Logger, kind: 'main' | 'receiver', host: string, port: number, scope: ListenerScope, bodyLimit: number, hint: string, tls?: TlsMaterial): Promise<Listener> {
+  const app = await createApp({ gateway: gw, log, scope, kind, bodyLimit, tls });
   try {
     await app.listen({ host, port });
   } catch (e) {
@@ -34,7 +36,7 @@ export async function openListener(gw: Gateway, log: Logger, kind: 'main' | 'rec
   }
   const actual = (app.server.address() as AddressInfo).port;
   const shownHost = host.includes(':') ? `[${host}]` : host;
-  return { app, scope, host, port: actual, url: `http://${shownHost}:${actual}` };
+  return { app, scope, host, port: actual, url: `${tls === undefined ? 'http' : 'https'}://${shownHost}:${actual}` };
 }
 
 /**
@@ -55,7 +57,7 @@ export function receiverPorts(config: ResolvedConfig, mainPort: number): Map<num
 export class ReceiverListeners {
   private readonly byPort = new Map<number, Listener>();
 
-  constructor(private readonly gw: Gateway, private readonly log: Logger) {}
+  constructor(private readonly gw: Gateway, private readonly log: Logger, private readonly tls?: TlsMaterial) {}
 
   /** Open/close/update receiver listeners to match `config`. Opening errors are collected, not thrown midway. */
   async sync(config: ResolvedConfig, mainPort: number, bodyLimit: number): Promise<{ opened: Listener[]; errors: string[] }> {
@@ -77,7 +79,7 @@ export class ReceiverListeners {
       }
       const names = [...want.receivers].join(', ');
       try {
-        const l = await openListener(this.gw, this.log, 'receiver', want.host, port, { receivers: want.receivers }, bodyLimit, `change receivers.${[...want.receivers][0]}.port`);
+        const l = await openListener(this.gw, this.log, 'receiver', want.host, port, { receivers: want.receivers }, bodyLimit, `change receivers.${[...want.receivers][0]}.port`, this.tls);
         // Port 0 asks for an ephemeral port: key the listener by the requested port so reloads match it.
         this.byPort.set(port, l);
         opened.push(l);

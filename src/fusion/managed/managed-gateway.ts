@@ -12,6 +12,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../../kernel/logger.ts';
+import type { TlsMaterial } from '../../kernel/tls-files.ts';
 import type { MemberReport } from '../../kernel/control-channel-client.ts';
 import { ManagedMember } from '../../kernel/member/managed-member.ts';
 import type { ApplyStatus, ManifestFrame } from '../../protocol/index.ts';
@@ -30,8 +31,10 @@ export interface ManagedGatewayOptions {
   stateDir: string;
   host?: string;
   port?: number;
-  /** The URL agents should push to, as reported to the controller (default: the listening URL). */
+  /** The URL agents should push to, as reported to the controller (default: the listening URL, https with `tls`). */
   advertiseUrl?: string;
+  /** Serve HTTPS with this certificate and key (host-local, so from the command line, never the manifest). */
+  tls?: TlsMaterial;
   log: Logger;
   version: string;
   /** Reconnect backoff of the channel. */
@@ -103,7 +106,7 @@ export class ManagedGateway {
         ...(opts.backoff === undefined ? {} : { backoff: opts.backoff }),
       });
       mg.starting = false;
-      mg.gw = await Gateway.start({ config: mg.initial, log: opts.log, credentials: mg.credentials });
+      mg.gw = await Gateway.start({ config: mg.initial, log: opts.log, credentials: mg.credentials, tls: opts.tls });
     } catch (e) {
       mg.markOpened();
       await mg.dispose();

@@ -17,7 +17,7 @@ import { Compile } from 'typebox/compile';
 import { calculateJwkThumbprint, decodeJwt, exportJWK, generateKeyPair, importJWK, SignJWT, type CryptoKey, type JWK } from 'jose';
 import { ControlChannelClient, type MemberReport } from '../control-channel-client.ts';
 import type { Logger } from '../logger.ts';
-import { ManifestFrame, PROOF_AUDIENCE, type ApplyStatus, type EnrollResponse, type MemberKind, type RenewResponse } from '../../protocol/index.ts';
+import { ManifestFrame, PROOF_AUDIENCE, type ApplyStatus, type CommandFrame, type EnrollResponse, type MemberKind, type RenewResponse } from '../../protocol/index.ts';
 import { identityPaths, loadCachedManifest, loadIdentity, saveIdentity, writePrivateFile, type IdentityPaths, type MemberInfo } from './identity-files.ts';
 
 const manifestFrame = Compile(ManifestFrame);
@@ -34,6 +34,8 @@ export interface ManagedMemberOptions {
   /** Apply a manifest (the cached one first at start, then each pushed one). Bad content → FAILED + error. */
   apply(frame: ManifestFrame): Promise<{ status: ApplyStatus; error?: string }>;
   report(): MemberReport;
+  /** Targeted commands other than `renew_credential` (which the member handles itself). */
+  command?(c: CommandFrame): Promise<{ ok: boolean; message: string }>;
   onRevoked?(reason: string): void;
   /** Reconnect backoff of the channel (tests shorten it). */
   backoff?: { baseMs: number; maxMs: number };
@@ -54,6 +56,7 @@ export class ManagedMember {
   private renewTimer: NodeJS.Timeout | null = null;
   private renewing: Promise<void> | null = null;
   private renewFailures = 0;
+  private lastRenewError: string | null = null;
   private stopped = false;
   private lastApplied: { revision: number; hash: string } | null = null;
   private revokedReason: string | null = null;
@@ -90,6 +93,7 @@ export class ManagedMember {
       url: opts.controllerUrl,
       credential: () => m.freshCredential(),
       onManifest: (f) => m.applyPushed(f),
+      onCommand: (c) => m.command(c),
       report: () => opts.report(),
       onRevoked: (reason) => m.revoked(reason),
       onError: (message) => opts.log.warn({ controller: opts.controllerUrl }, message),
@@ -137,6 +141,23 @@ export class ManagedMember {
     this.stopped = true;
     if (this.renewTimer !== null) clearTimeout(this.renewTimer);
     await this.channel?.stop();
+  }
+
+  // ---- commands ----
+
+  private async command(c: CommandFrame): Promise<{ ok: boolean; message: string }> {
+    this.opts.log.info({ command: c.id, what: c.command, pipe: c.pipe }, 'command from the controller');
+    if (c.command === 'renew_credential') return this.renewNow();
+    if (this.opts.command === undefined) return { ok: false, message: `a ${this.info.kind} does not run pipes: ${c.command} is for agents` };
+    return this.opts.command(c);
+  }
+
+  /** Renew at once (the `renew_credential` command) and say whether a new credential came back. */
+  private async renewNow(): Promise<{ ok: boolean; message: string }> {
+    const before = this.current;
+    await this.renew();
+    if (this.current !== before) return { ok: true, message: `credential renewed; expires at ${new Date((expiryOf(this.current) ?? 0) * 1000).toISOString()}` };
+    return { ok: false, message: `credential not renewed: ${this.revokedReason ?? this.lastRenewError ?? 'unknown reason'}` };
   }
 
   // ---- manifests ----
@@ -237,9 +258,11 @@ export class ManagedMember {
       this.current = body.credential;
       writePrivateFile(this.paths.credential, `${body.credential}\n`);
       this.renewFailures = 0;
+      this.lastRenewError = null;
       this.opts.log.info({ expires_at: body.expires_at }, 'credential renewed');
     } catch (e) {
       this.renewFailures++;
+      this.lastRenewError = (e as Error).message;
       this.opts.log.warn({ err: (e as Error).message, failures: this.renewFailures }, 'credential renewal failed; retrying (the current credential stays in use until it expires)');
     }
   }
