@@ -6,11 +6,11 @@
  * delivered command of the member that answers (a member cannot settle another member's command). Expiry is
  * computed at read time from `expires_at` (no sweeper), like member health.
  */
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import type { CommandInfo, CommandState, MemberCommandName, MemberKind } from '../../protocol/index.ts';
 import type { Disposable } from '../../kernel/disposable.ts';
 import { isoTime, isoTimeOrNull, type DbTime } from '../store/rows.ts';
-import { statementCache } from '../store/statement-cache.ts';
+import { openSideConnection } from '../store/statement-cache.ts';
 
 export interface NewCommand {
   id: string; memberId: string; kind: MemberKind; member: string; command: MemberCommandName; pipe: string | null; actor: string; now: number; expiresAt: number;
@@ -56,9 +56,7 @@ export class SqliteCommandStore implements CommandStore {
   private readonly sql: (text: string) => Database.Statement;
 
   constructor(file: string) {
-    this.db = new Database(file);
-    this.sql = statementCache(this.db);
-    this.db.pragma('busy_timeout = 5000');
+    ({ db: this.db, sql: this.sql } = openSideConnection(file));
   }
 
   async create(c: NewCommand): Promise<CommandInfo> {

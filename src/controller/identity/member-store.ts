@@ -5,8 +5,8 @@
  * of the token and records the member in ONE transaction: a refused enrollment never costs a use.
  */
 import { isoTime, isoTimeOrNull, type DbTime } from '../store/rows.ts';
-import { statementCache } from '../store/statement-cache.ts';
-import Database from 'better-sqlite3';
+import { openSideConnection } from '../store/statement-cache.ts';
+import type Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
 import type { Labels, MemberKind, MemberPublicKey } from '../../protocol/index.ts';
 import type { Disposable } from '../../kernel/disposable.ts';
@@ -73,10 +73,7 @@ export class SqliteMemberStore implements MemberStore {
   private readonly sql: (text: string) => Database.Statement;
 
   constructor(file: string) {
-    this.db = new Database(file);
-    this.sql = statementCache(this.db);
-    this.db.pragma('busy_timeout = 5000');
-    this.db.pragma('foreign_keys = ON');
+    ({ db: this.db, sql: this.sql } = openSideConnection(file));
   }
 
   async findEnrollmentToken(id: string): Promise<EnrollmentTokenRow | undefined> {
