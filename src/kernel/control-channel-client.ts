@@ -1,6 +1,8 @@
 /**
  * Member side of the control channel (spec 50): a WebSocket to `GET /api/v1/channel` authenticated by the
- * member credential, reconnecting with exponential backoff and full jitter (honouring a 503 Retry-After),
+ * member credential — or, when something between member and controller refuses the WebSocket upgrade, the
+ * long-poll fallback (channel-long-poll.ts) with the same frames, probing the WebSocket again every few
+ * minutes —, reconnecting with exponential backoff and full jitter (honouring a 503 Retry-After),
  * sending numbered `report` frames (on connect — marked `full` —, every heartbeat, after each manifest,
  * and on `request_full_report`), handing each `manifest` to `onManifest` and each targeted `command` to
  * `onCommand` (answered with a `command_result`, kept until a connection is open to carry it). Usable by agents and
@@ -8,9 +10,19 @@
  */
 import WebSocket from 'ws';
 import { Compile } from 'typebox/compile';
+import { LongPollChannel, type LongPollFailure } from './channel-long-poll.ts';
 import { ControllerFrame, type ApplyStatus, type CommandFrame, type CommandResultFrame, type ManifestFrame, type ReportFrame } from '../protocol/index.ts';
 
 const controllerFrame = Compile(ControllerFrame);
+
+/** `auto`: WebSocket, falling back to long-poll when the upgrade is refused on the way; or one of them only. */
+export type ChannelTransport = 'auto' | 'websocket' | 'poll';
+
+/** In long-poll mode (auto), how often the WebSocket is tried again (the path may have been fixed). */
+const WEBSOCKET_PROBE_MS = 5 * 60_000;
+
+/** WebSocket failures that mean "the controller is not reachable" (long-poll would fail the same way), not "the upgrade was refused". */
+const UNREACHABLE = /ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN|ETIMEDOUT/;
 
 /** The level-based state the member reports (the client adds type, seq, full and the running revision/hash/status). */
 export type MemberReport = Omit<ReportFrame, 'type' | 'seq' | 'full' | 'running_revision' | 'running_hash' | 'status' | 'error'>;
@@ -33,6 +45,12 @@ export interface ControlChannelClientOptions {
   /** Heartbeat until the controller's hello says otherwise (seconds). */
   heartbeatSec?: number;
   random?: () => number;
+  /** Default `auto`. */
+  transport?: ChannelTransport;
+  /** In long-poll mode (auto), how often the WebSocket is tried again (default 5 minutes; tests shorten it). */
+  websocketProbeMs?: number;
+  /** Told when the channel opens, and on which transport (`why`: the reason for a fallback). */
+  onOpen?: (transport: 'websocket' | 'long-poll', why?: string) => void;
 }
 
 export class ControlChannelClient {
@@ -48,6 +66,11 @@ export class ControlChannelClient {
   private applying: Promise<void> = Promise.resolve();
   /** Answers to commands that found no open connection; sent after the next connect's full report. */
   private unsentResults: CommandResultFrame[] = [];
+  private poll: LongPollChannel | null = null;
+  private pollOpen = false;
+  /** auto mode: the last WebSocket attempt was refused on the way, so connect() starts with long-poll. */
+  private preferPoll = false;
+  private probeTimer: NodeJS.Timeout | null = null;
   /** Frames received (for diagnostics and tests). */
   readonly received: ControllerFrame[] = [];
 
@@ -61,24 +84,39 @@ export class ControlChannelClient {
   }
 
   get connected(): boolean {
-    return this.ws !== null && this.ws.readyState === WebSocket.OPEN;
+    return (this.ws !== null && this.ws.readyState === WebSocket.OPEN) || (this.poll !== null && this.pollOpen);
+  }
+
+  /** Which transport carries the channel now (null: none). */
+  get transport(): 'websocket' | 'long-poll' | null {
+    if (this.ws !== null && this.ws.readyState === WebSocket.OPEN) return 'websocket';
+    return this.poll !== null && this.pollOpen ? 'long-poll' : null;
   }
 
   /** Sends a report now (level-based state). `full` marks a complete report after a reconnect or a request. */
   sendReport(full = false): void {
-    const ws = this.ws;
-    if (ws === null || ws.readyState !== WebSocket.OPEN) return;
+    if (!this.canSend()) return;
     const frame: ReportFrame = {
       ...this.opts.report(), type: 'report', seq: this.seq++, full,
       running_revision: this.running?.revision ?? null, running_hash: this.running?.hash ?? null, status: this.status,
       ...(this.error === undefined ? {} : { error: this.error }),
     };
-    ws.send(JSON.stringify(frame));
+    this.transmit(frame);
+  }
+
+  private canSend(): boolean {
+    return (this.ws !== null && this.ws.readyState === WebSocket.OPEN) || this.poll !== null;
+  }
+
+  private transmit(frame: object): void {
+    if (this.ws !== null && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(frame));
+    else this.poll?.send(frame);
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.reconnectTimer !== null) clearTimeout(this.reconnectTimer);
+    this.stopPoll();
     this.clearHeartbeat();
     const ws = this.ws;
     this.ws = null;
@@ -93,6 +131,8 @@ export class ControlChannelClient {
 
   private async connect(): Promise<void> {
     if (this.stopped) return;
+    const transport = this.opts.transport ?? 'auto';
+    if (transport === 'poll' || (transport === 'auto' && this.preferPoll)) return this.startPoll(transport === 'poll' ? undefined : 'the WebSocket upgrade was refused on the way to the controller');
     let credential: string;
     try {
       credential = await this.opts.credential();
@@ -104,29 +144,102 @@ export class ControlChannelClient {
     const ws = new WebSocket(wsUrl, { headers: { authorization: `Bearer ${credential}` }, maxPayload: 16 * 1024 * 1024 });
     this.ws = ws;
     let retryAfterMs: number | undefined;
+    let opened = false;
+    let refusal: string | undefined; // why the upgrade failed, when that says "not the controller's doing"
     ws.on('unexpected-response', (_req, res) => {
       const ra = Number(res.headers['retry-after']);
       if (Number.isFinite(ra) && ra > 0) retryAfterMs = ra * 1000;
       this.opts.onError?.(`channel refused: HTTP ${res.statusCode ?? 0}`);
+      // 401/403/503 are the controller's answers (credential, revoked, admission); anything else came from the path.
+      if (res.statusCode !== 401 && res.statusCode !== 403 && res.statusCode !== 503) refusal = `HTTP ${res.statusCode ?? 0}`;
       if (res.statusCode === 403) this.revoked('the controller refused the channel (HTTP 403): this member is revoked'); // enrolling again is an operator decision
       res.resume();
       ws.terminate();
     });
     ws.on('open', () => {
+      opened = true;
       this.attempt = 0;
-      this.seq = 0;
-      this.sendReport(true);
-      for (const r of this.unsentResults.splice(0)) this.sendResult(r);
-      this.startHeartbeat(this.opts.heartbeatSec ?? 15);
+      this.preferPoll = false;
+      this.begin();
+      this.opts.onOpen?.('websocket');
     });
     ws.on('message', (data) => this.onMessage(String(data)));
-    ws.on('error', (e) => this.opts.onError?.(`channel error: ${e.message}`));
+    ws.on('error', (e) => {
+      this.opts.onError?.(`channel error: ${e.message}`);
+      if (!opened && refusal === undefined && !UNREACHABLE.test(e.message)) refusal = e.message; // e.g. a proxy hanging up on the upgrade
+    });
     ws.on('close', (code) => {
       this.clearHeartbeat();
       if (this.ws === ws) this.ws = null;
       if (code === 4401) this.revoked('the controller closed the channel: this member was revoked');
+      if (!opened && refusal !== undefined && transport === 'auto' && !this.stopped) {
+        this.preferPoll = true;
+        return void this.startPoll(`the WebSocket upgrade failed (${refusal})`);
+      }
       this.scheduleReconnect(retryAfterMs);
     });
+  }
+
+  /** A transport can carry frames: a full report first, then the answers that waited, then heartbeats. */
+  private begin(): void {
+    this.seq = 0;
+    this.sendReport(true);
+    for (const r of this.unsentResults.splice(0)) this.sendResult(r);
+    this.startHeartbeat(this.opts.heartbeatSec ?? 15);
+  }
+
+  /**
+   * Long-poll: the full report rides on the first exchange. The channel counts as open once an exchange
+   * succeeded; a failure ends the loop and reconnects with backoff — trying the WebSocket first again when
+   * the controller was unreachable (it may be a restart, not the path).
+   */
+  private startPoll(why: string | undefined): void {
+    this.stopPoll();
+    const poll: LongPollChannel = new LongPollChannel({
+      url: this.opts.url,
+      credential: () => this.opts.credential(),
+      onFrame: (f) => this.onFrame(f),
+      onExchange: () => {
+        if (this.poll !== poll || this.pollOpen) return;
+        this.pollOpen = true;
+        this.attempt = 0;
+        this.opts.onOpen?.('long-poll', why);
+      },
+      onFailure: (f) => this.pollFailed(poll, f),
+    });
+    this.poll = poll;
+    this.pollOpen = false;
+    this.begin(); // queued first: the full report rides on the first exchange
+    poll.start();
+    if ((this.opts.transport ?? 'auto') === 'auto') {
+      this.probeTimer = setTimeout(() => {
+        if (this.poll !== poll || this.stopped) return;
+        this.stopPoll();
+        this.preferPoll = false; // one WebSocket attempt; refused again → straight back to long-poll
+        void this.connect();
+      }, this.opts.websocketProbeMs ?? WEBSOCKET_PROBE_MS);
+      this.probeTimer.unref();
+    }
+  }
+
+  private pollFailed(poll: LongPollChannel, f: LongPollFailure): void {
+    if (this.poll !== poll) return;
+    this.poll = null;
+    this.pollOpen = false;
+    this.clearHeartbeat();
+    if (this.probeTimer !== null) clearTimeout(this.probeTimer);
+    if (f.kind === 'revoked') return this.revoked(`the controller refused the channel (HTTP 403): this member is revoked (${f.message})`);
+    this.opts.onError?.(`channel (long-poll) failed: ${f.kind === 'http' ? `HTTP ${f.status}: ` : ''}${f.message}`);
+    if (f.kind === 'network' || f.kind === 'http') this.preferPoll = false;
+    this.scheduleReconnect(f.kind === 'busy' ? f.retryAfterMs : 0);
+  }
+
+  private stopPoll(): void {
+    if (this.probeTimer !== null) clearTimeout(this.probeTimer);
+    this.probeTimer = null;
+    this.poll?.stop();
+    this.poll = null;
+    this.pollOpen = false;
   }
 
   private onMessage(text: string): void {
@@ -137,6 +250,10 @@ export class ControlChannelClient {
       this.opts.onError?.('controller sent a frame that is not JSON');
       return;
     }
+    this.onFrame(frame);
+  }
+
+  private onFrame(frame: unknown): void {
     if (!controllerFrame.Check(frame)) {
       this.opts.onError?.('controller sent a frame that does not match the protocol');
       return;
@@ -170,6 +287,8 @@ export class ControlChannelClient {
   /** Stops for good and tells the owner once (the frame, the close code and a 403 may all say it). */
   private revoked(reason: string): void {
     this.stopped = true;
+    this.stopPoll();
+    this.clearHeartbeat();
     if (this.revokedNotified) return;
     this.revokedNotified = true;
     this.opts.onRevoked?.(reason);
@@ -201,12 +320,11 @@ export class ControlChannelClient {
   }
 
   private sendResult(r: CommandResultFrame): void {
-    const ws = this.ws;
-    if (ws === null || ws.readyState !== WebSocket.OPEN) {
+    if (!this.canSend()) {
       if (this.unsentResults.length < 64) this.unsentResults.push(r);
       return;
     }
-    ws.send(JSON.stringify(r));
+    this.transmit(r);
   }
 
   private startHeartbeat(sec: number): void {

@@ -17,16 +17,29 @@ test('Backoff counts consecutive failures and resets after a success', () => {
   assert.equal(b.next(), 50);
 });
 
-test('Wakeup: wait ends at the timeout or at wake(); a wake() nobody waited for makes the next wait return at once', async () => {
+test('Wakeup: wait ends at the timeout or at wake(); a wake() nobody waited for makes the next wait return at once', async (t) => {
+  // Mocked timers: which of the two ended a wait is decided by the mock clock, never by how fast this host is.
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const settled = async (p: Promise<void>): Promise<boolean> => {
+    let done = false;
+    void p.then(() => { done = true; });
+    await new Promise((r) => setImmediate(r)); // setImmediate is not mocked: lets the resolution run
+    return done;
+  };
   const w = new Wakeup();
-  const t0 = Date.now();
+  const byWake = w.wait(10_000);
   setTimeout(() => w.wake(), 10);
-  await w.wait(10_000);
-  assert.ok(Date.now() - t0 < 5000);
+  t.mock.timers.tick(10);
+  assert.equal(await settled(byWake), true, 'wake() ended the wait long before its 10 s timeout');
+  const byTimeout = w.wait(500);
+  t.mock.timers.tick(499);
+  assert.equal(await settled(byTimeout), false, 'still waiting 1 ms before the timeout');
+  t.mock.timers.tick(1);
+  assert.equal(await settled(byTimeout), true, 'the timeout ended the wait');
   w.wake();
-  await w.wait(10_000);
+  assert.equal(await settled(w.wait(10_000)), true, 'a wake() nobody waited for: the next wait returns at once');
   w.dispose();
-  await w.wait(10_000);
+  assert.equal(await settled(w.wait(10_000)), true, 'a disposed Wakeup never waits');
 });
 
 test('Retry-After: seconds, an HTTP date, or 1 when absent', () => {

@@ -40,6 +40,8 @@ interface MemberState {
   ws: WebSocket | null;
   queue: ControllerFrame[];
   waiters: Set<() => void>;
+  /** Bumped by each long poll that waits; a parked poll whose generation is not the latest was superseded. */
+  pollGeneration: number;
   lastSeq: number | null;
   runningHash: string | null;
   failedHash: string | null;
@@ -115,6 +117,15 @@ export class ChannelHub {
   /** One long-poll exchange: process the member's frames, answer with queued frames (waiting up to waitMs). */
   async poll(member: MemberRecord, frames: unknown[], waitMs: number): Promise<ControllerFrame[]> {
     const st = this.stateOf(member);
+    // One parked poll per member: a new waiting poll supersedes the older ones, which return nothing. An
+    // older one may belong to a request the member gave up on (aborted, cut by a proxy); waking it with
+    // frames would hand them to a response nobody reads.
+    const generation = waitMs > 0 ? ++st.pollGeneration : st.pollGeneration;
+    if (waitMs > 0) for (const w of [...st.waiters]) w();
+    // A full report opens (or reopens) a long-poll channel: greet it like a WebSocket (heartbeat period).
+    if (frames.some((f) => (f as { type?: unknown; full?: unknown }).type === 'report' && (f as { full?: unknown }).full === true)) {
+      this.send(st, { type: 'hello', member_id: member.id, name: member.name, heartbeat_sec: this.opts.heartbeatSec });
+    }
     for (const f of frames) {
       const problem = this.checkFrame(f);
       if (problem !== null) return [{ type: 'error', code: 'BAD_REQUEST', message: problem }];
@@ -130,6 +141,7 @@ export class ChannelHub {
         const t = setTimeout(done, waitMs);
         st.waiters.add(done);
       });
+      if (generation !== st.pollGeneration) return [];
     }
     return st.queue.splice(0);
   }
@@ -172,7 +184,7 @@ export class ChannelHub {
   private stateOf(member: MemberRecord): MemberState {
     let st = this.states.get(member.id);
     if (st === undefined) {
-      st = { member, ws: null, queue: [], waiters: new Set(), lastSeq: null, runningHash: null, failedHash: null, sentHash: null, reported: false, desired: null };
+      st = { member, ws: null, queue: [], waiters: new Set(), pollGeneration: 0, lastSeq: null, runningHash: null, failedHash: null, sentHash: null, reported: false, desired: null };
       // No membersVersion bump: a connection changes no manifest (gateway manifests list ENROLLED agents, and
       // enrollments/revocations are seen through the change marker). Bumping here made every connecting
       // member re-read all members — quadratic when a fleet reconnects after a controller restart.

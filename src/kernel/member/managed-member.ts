@@ -15,7 +15,7 @@
 import { randomUUID } from 'node:crypto';
 import { Compile } from 'typebox/compile';
 import { calculateJwkThumbprint, decodeJwt, exportJWK, generateKeyPair, importJWK, SignJWT, type CryptoKey, type JWK } from 'jose';
-import { ControlChannelClient, type MemberReport } from '../control-channel-client.ts';
+import { ControlChannelClient, type ChannelTransport, type MemberReport } from '../control-channel-client.ts';
 import type { Logger } from '../logger.ts';
 import { ManifestFrame, PROOF_AUDIENCE, type ApplyStatus, type CommandFrame, type EnrollResponse, type MemberKind, type RenewResponse } from '../../protocol/index.ts';
 import { identityPaths, loadCachedManifest, loadIdentity, saveIdentity, writePrivateFile, type IdentityPaths, type MemberInfo } from './identity-files.ts';
@@ -71,6 +71,7 @@ export class ManagedMember {
 
   static async start(opts: ManagedMemberOptions): Promise<ManagedMember> {
     const backoff = opts.backoff ?? backoffFromEnv();
+    const transport = transportFromEnv();
     const paths = identityPaths(opts.stateDir);
     let stored;
     try {
@@ -97,6 +98,11 @@ export class ManagedMember {
       report: () => opts.report(),
       onRevoked: (reason) => m.revoked(reason),
       onError: (message) => opts.log.warn({ controller: opts.controllerUrl }, message),
+      onOpen: (t, why) => {
+        if (t === 'long-poll') opts.log.warn({ controller: opts.controllerUrl, why }, `channel open over long-poll${why === undefined ? '' : ` (${why})`}`);
+        else opts.log.info({ controller: opts.controllerUrl }, 'channel open over WebSocket');
+      },
+      transport,
       running: m.lastApplied,
       backoff,
     });
@@ -278,6 +284,17 @@ function backoffFromEnv(): { baseMs: number; maxMs: number } {
   const max = Number(raw);
   if (!Number.isFinite(max) || max < 1) throw new MemberStartError(`FUSTOR_MEMBER_RECONNECT_MAX_MS must be a positive number of milliseconds, not ${JSON.stringify(raw)}`);
   return { baseMs: Math.min(500, max), maxMs: max };
+}
+
+/**
+ * FUSTOR_MEMBER_CHANNEL: `auto` (default: WebSocket, long-poll when the upgrade is refused on the way),
+ * `websocket` or `poll` (a path known to refuse WebSockets: skip the failed upgrade at each start).
+ */
+function transportFromEnv(): ChannelTransport {
+  const raw = process.env.FUSTOR_MEMBER_CHANNEL;
+  if (raw === undefined || raw === '') return 'auto';
+  if (raw === 'auto' || raw === 'websocket' || raw === 'poll') return raw;
+  throw new MemberStartError(`FUSTOR_MEMBER_CHANNEL must be auto, websocket or poll, not ${JSON.stringify(raw)}`);
 }
 
 function expiryOf(jwt: string): number | null {

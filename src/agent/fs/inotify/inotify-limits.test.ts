@@ -182,10 +182,19 @@ test('a consumer that throws is reported through onError, and the reader keeps d
   try {
     await reader.start();
     await reader.addWatch(h.root);
+    // Polled, not slept: the second file is written only after the first delivery has thrown, so it
+    // arrives in a later call however fast or slow this host is.
+    const until = async (condition: () => boolean, what: string): Promise<void> => {
+      const deadline = Date.now() + 20_000;
+      while (!condition()) {
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (calls ${calls}, errors ${errors.length})`);
+        await sleep(10);
+      }
+    };
     writeFileSync(join(h.root, 'a'), '');
-    await sleep(50);
+    await until(() => calls >= 1 && errors.length >= 1, 'the first delivery and its error');
     writeFileSync(join(h.root, 'b'), '');
-    await sleep(50);
+    await until(() => calls >= 2 && errors.length >= 2, 'a delivery after the throw');
     assert.ok(calls >= 2, 'still called after a throw');
     assert.ok(errors.length >= 2 && errors.every((e) => e.message === 'consumer bug'));
     assert.equal(reader.running, true);
