@@ -45,7 +45,7 @@ test('fustor up DIR → controller, gateway and agent enrolled over loopback; fi
   const find = async (u: { url: string; key: string; view: string }) => (await run(FUSTOR_BIN, ['find', '--server', u.url, '--key', u.key, '--view', u.view, '-name', '*'])).stdout.split('\n').filter(Boolean).sort();
   assert.deepEqual(await find(first), ['/sub', '/sub/one.txt']);
   writeFileSync(join(data, 'sub', 'two.txt'), '2');
-  await eventually(async () => (await find(first)).includes('/sub/two.txt'), 15000, 'new file listed');
+  await eventually(async () => (await find(first)).includes('/sub/two.txt'), 30000, 'new file listed');
   const admin = readFileSync(first.tokenFile, 'utf8').trim();
   const agents = await run(FUSTOR_BIN, ['ctl', '--server', first.controller, '--token', admin, 'get', 'agents', '-o', 'json']);
   assert.match(agents.stdout, /"name": "local"/);

@@ -25,7 +25,7 @@ async function enroll(name: string, labels: Record<string, string>, kind = 'agen
   return { id: res.body.member_id as string, credential: res.body.credential as string };
 }
 
-async function until(pred: () => boolean, ms = 5000): Promise<void> {
+async function until(pred: () => boolean, ms = 20_000): Promise<void> {
   const end = Date.now() + ms;
   while (!pred()) {
     if (Date.now() > end) throw new Error('condition not met in time');

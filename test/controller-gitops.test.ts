@@ -156,7 +156,7 @@ test('GitOps: branch and dir selection (#main:deploy); periodic sync', async (t)
   // The interval picks up a new commit on main without `ctl sync`.
   execFileSync('git', ['-C', repo, 'checkout', '--quiet', 'main']);
   const b = commit(repo, { 'deploy/pipes/p.yaml': pipe('/data/b') }, 'B');
-  const deadline = Date.now() + 15_000;
+  const deadline = Date.now() + 30_000;
   while ((await c.json('/api/v1/gitops', 'GET')).body.last_applied_commit !== b) {
     assert.ok(Date.now() < deadline, 'the interval did not apply commit B');
     await new Promise((r) => setTimeout(r, 200));

@@ -164,8 +164,11 @@ test('failover — only the leader runs GitOps; after kill -9 of the leader the 
   const repo = join(repoRoot, 'repo');
   execFileSync('git', ['init', '--quiet', '-b', 'main', repo]);
   const c1 = commit(repo, { 'base.yaml': GATEWAY_VIEW, 'pipe.yaml': pipeYaml('/data/1') }, 'one');
-  // A short lease so that the takeover happens within the test's patience; GitOps polls every second.
-  const { a, b, defer } = await twoReplicas(t, { args: ['--git', repo, '--git-interval', '1'], env: { FUSTOR_CONTROLLER_LEASE_TTL_SEC: '2' } });
+  // The default lease (5 s, renewed every second): the takeover after the kill comes within ~6 s, well inside
+  // the test's patience, and A does not lose the lease to B on its own while it is alive — a 2 s lease could
+  // lapse on a loaded host (one slow renewal), and B would then lead and sync while A is still up.
+  // GitOps polls every second.
+  const { a, b, defer } = await twoReplicas(t, { args: ['--git', repo, '--git-interval', '1'], env: { FUSTOR_CONTROLLER_LEASE_TTL_SEC: '5' } });
   defer(() => rmSync(repoRoot, { recursive: true, force: true }));
   assert.equal((await health(a)).leader, true);
   assert.equal((await a.json('/api/v1/gitops', 'GET')).body.last_applied_commit, c1);
@@ -252,7 +255,7 @@ test('members across replicas — enrolled on A, served by B with A\'s secret; a
   assert.equal(again.status, 403);
 });
 
-test('commands across replicas — sent on A to an agent whose channel is on B: B delivers it once, A reads the answer', { skip: PG_SKIP }, async (t) => {
+test('commands and connections across replicas — sent on A to an agent whose channel is on B: B delivers it once, A reads the answer; A knows the agent is connected to B until that channel closes', { skip: PG_SKIP }, async (t) => {
   const { a, b, defer } = await twoReplicas(t);
   const token = (await a.json('/api/v1/tokens/enrollment', 'POST', { body: { kind: 'agent' } })).body.token as string;
   const agent = await enroll(a, token, 'agent', 'agent-c');
@@ -273,4 +276,15 @@ test('commands across replicas — sent on A to an agent whose channel is on B: 
   assert.equal(answer.message, 'did renew_credential');
   await new Promise((r) => setTimeout(r, 1500)); // several watch ticks of both replicas
   assert.deepEqual(seen.map((c) => c.id), [id], 'delivered exactly once');
+
+  // Monitoring on A knows the agent is connected — to B — and learns when that channel closes.
+  const onA = async () => (await a.json('/api/v1/agents/agent-c', 'GET')).body;
+  const bReplica = (await health(b)).replica;
+  await until('A says connected to B', async () => {
+    const info = await onA();
+    return info.connected === true && info.replica === bReplica;
+  });
+  await ag.cl.stop();
+  await until('A sees the channel on B closed', async () => (await onA()).connected === false);
+  assert.equal((await onA()).replica, null);
 });

@@ -143,7 +143,7 @@ for (const b of backends) {
     assert.notEqual(m1, m0);
     assert.deepEqual((await store.listAgents()).map((a) => a.labels), [{ site: 'a' }, { site: 'a' }]);
 
-    await members.recordReport(enrolled.member.id, { state: 'healthy', report: '{"type":"report"}', now: Date.now() });
+    await members.recordReport(enrolled.member.id, { state: 'healthy', report: '{"type":"report"}', now: Date.now(), replica: 'r1' });
     const reported = await members.getMember(enrolled.member.id);
     assert.deepEqual([reported?.state, reported?.lastReport], ['healthy', '{"type":"report"}']);
     assert.equal(await members.changeMarker(), m1, 'reports do not change manifests, so not the marker');
@@ -154,7 +154,7 @@ for (const b of backends) {
     assert.notEqual(await members.changeMarker(), m1);
     const again = await members.revoke(enrolled.member.id, Date.now() + 5000);
     assert.equal(again?.revokedAt, revoked?.revokedAt, 'revoking twice keeps the first time');
-    await members.recordReport(enrolled.member.id, { state: 'healthy', report: '{}', now: Date.now() });
+    await members.recordReport(enrolled.member.id, { state: 'healthy', report: '{}', now: Date.now(), replica: 'r1' });
     assert.equal((await members.findMember('agent', enrolled.member.name))?.state, 'revoked');
     assert.equal(await members.useProof('j1', enrolled.member.id, 2_000_000_000, 1_000), true);
     assert.equal(await members.useProof('j1', enrolled.member.id, 2_000_000_000, 1_000), false);
@@ -229,9 +229,11 @@ test('lease (postgres) — one holder; the other takes over after a release; a f
   const store = await PgStore.open(db.url);
   defer(() => store.dispose());
   const log = silentLogger();
-  const a = await PgLease.start(store.sql, { name: 'reconcilers', replica: 'A', ttlSec: 1, log });
+  // TTL 5 s (the default): B takes over after A's release (a clean stop deletes the row), so the TTL only
+  // bounds how long A holds the lease without renewing — 1 s could lapse on a loaded host mid-test.
+  const a = await PgLease.start(store.sql, { name: 'reconcilers', replica: 'A', ttlSec: 5, log });
   defer(() => a.dispose());
-  const b = await PgLease.start(store.sql, { name: 'reconcilers', replica: 'B', ttlSec: 1, log });
+  const b = await PgLease.start(store.sql, { name: 'reconcilers', replica: 'B', ttlSec: 5, log });
   defer(() => b.dispose());
   assert.deepEqual([a.held(), b.held(), b.holder()], [true, false, 'A']);
 

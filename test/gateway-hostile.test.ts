@@ -30,7 +30,10 @@ let leader: AgentSession;
 let second: AgentSession;
 
 before(async () => {
-  const config = demoConfig({ top: { max_body_bytes: MAX_BODY } }) as Record<string, Record<string, Record<string, unknown>>>;
+  // Sessions live for the whole file: only heartbeats keep a session alive, the sessions here are rarely
+  // heartbeated, and every `unchanged` block compares the session list (30 s would make the file's outcome
+  // depend on how fast the host runs it).
+  const config = demoConfig({ top: { max_body_bytes: MAX_BODY }, pipe: { session_timeout_seconds: 3600 } }) as Record<string, Record<string, Record<string, unknown>>>;
   (config.receivers.main.api_keys as unknown[]).push({ key: SECOND_AGENT_KEY, pipe_id: 'demo' });
   config.views.other = { driver: 'fs', api_keys: [OTHER_VIEW_KEY] };
   gw = await startGateway(config);
@@ -41,7 +44,7 @@ before(async () => {
     dirRow('/names', { mtime: OLD }), fileRow('/names/a\udcffb', { size: 1, mtime: OLD }), fileRow('/names/a\udcfeb', { size: 2, mtime: OLD }),
     fileRow('/names/caf\u00e9', { size: 3, mtime: OLD }), fileRow(`/long/${LONG_NAME}`, { size: 4, mtime: OLD }),
   ], { isEnd: true }));
-  await eventually(async () => (await gw.get(`${V}/stats`)).status === 200, 10000, 'view ready');
+  await eventually(async () => (await gw.get(`${V}/stats`)).status === 200, 30000, 'view ready');
 });
 after(async () => { await gw.stop(); });
 
@@ -88,7 +91,7 @@ async function drained(): Promise<void> {
   await eventually(async () => {
     const p = await pipe();
     return p.queue_size === 0 && p.statistics.events_received === p.statistics.events_processed;
-  }, 20000, 'pipe queue drained');
+  }, 30000, 'pipe queue drained');
 }
 
 const STABLE_STATS = ['item_count', 'total_files', 'total_directories', 'total_size', 'latest_mtime', 'suspect_file_count', 'has_blind_spot', 'blind_spot_additions',
@@ -305,7 +308,7 @@ test('invalid UTF-8 in the raw request bytes → 422 naming the offset; nothing 
 
 test('replayed batches: the same metadata.batch_seq is acknowledged as a duplicate, even with other content; tree unchanged', async () => {
   assert.deepEqual(await leader.pushOk(realtimeBatch([fileRow('/replay/one', { size: 1 })], { metadata: { batch_seq: 4242 } })), { status: 'ok', count: 1 });
-  await eventually(async () => (await gw.get(`${V}/metadata?path=/replay/one`)).status === 200, 5000, 'first batch applied');
+  await eventually(async () => (await gw.get(`${V}/metadata?path=/replay/one`)).status === 200, 20000, 'first batch applied');
   await unchanged(async () => {
     for (let i = 0; i < 3; i++) {
       assert.deepEqual(await leader.pushOk(realtimeBatch([fileRow('/replay/one', { size: 99 })], { metadata: { batch_seq: 4242 } })), { status: 'ok', count: 1, duplicate: true });

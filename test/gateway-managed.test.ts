@@ -82,7 +82,7 @@ async function viewFiles(g: RunningGateway, atLeast = 1): Promise<number> {
     const r = await request(`${g.url}/api/v1/views/docs/stats`, 'GET', { key: queryKey });
     const n = r.status === 200 ? ((await r.json()) as Json).total_files as number : 0;
     return n >= atLeast ? n : null;
-  }, 10_000, 'view docs ready');
+  }, 30_000, 'view docs ready');
 }
 
 before(async () => {
@@ -113,7 +113,7 @@ test('enrolls with a gateway token, serves nothing before its manifest, then run
   hostA = await enrollAgent('host-a');
   hostB = await enrollAgent('host-b');
   // Its first manifest (no views yet) is applied and cached: an agent credential has no pipe to push to.
-  await eventually(async () => existsSync(join(stateDir, 'manifest.json')), 15_000, 'first manifest cached');
+  await eventually(async () => existsSync(join(stateDir, 'manifest.json')), 30_000, 'first manifest cached');
   const early = await createSession(gw, agentHeaders(hostA.credential), `host-a:${PIPE}`);
   assert.equal(early.status, 403);
   assert.match(((await early.json()) as Json).message as string, new RegExp(`pipe '${PIPE}' is not served by this gateway`));
@@ -132,7 +132,7 @@ test('enrolls with a gateway token, serves nothing before its manifest, then run
   const discovered = await eventually(async () => {
     const r = await request(`${gw.url}/api/v1/pipe/session/`, 'GET', { headers: agentHeaders(hostA.credential) });
     return r.status === 200 ? r.json() as Promise<Json> : null;
-  }, 15_000, 'manifest applied by the gateway');
+  }, 30_000, 'manifest applied by the gateway');
   assert.deepEqual(discovered, { view_id: 'docs', pipe_id: PIPE, status: 'authorized' });
 });
 
@@ -190,9 +190,15 @@ test('controller down: a restarted gateway starts from its cached manifest and k
   assert.equal(await viewFiles(gw), 1);
   assert.equal((await createSession(gw, agentHeaders(hostB.credential), `host-b:${PIPE}`)).status, 403, 'the cached manifest still decides');
 
+  const beat = () => request(`${gw.url}/api/v1/pipe/session/${sid}/heartbeat`, 'POST', { headers: agentHeaders(hostA.credential), body: { can_realtime: true } });
+  assert.equal((await beat()).status, 200);
   const back = Date.now();
   c = await startController({ dataDir: c.dataDir, args: ['--port', port] });
   const seen = await eventually(async () => {
+    // The agent's session lives on its heartbeats (30 s timeout), as with a real agent: the report checked
+    // below must not depend on how long the controller takes to come back.
+    const hb = await beat();
+    assert.equal(hb.status, 200, await hb.text());
     const r = await c.json('/api/v1/gateways', 'GET');
     const item = (r.body.items as Json[] | undefined)?.find((g) => g.name === GW);
     return item !== undefined && typeof item.last_seen === 'string' && Date.parse(item.last_seen) >= back ? item : null;
@@ -213,7 +219,7 @@ test('revoking the agent ends its session and refuses its data with 403', async 
   const refused = await eventually(async () => {
     const r = await request(`${gw.url}/api/v1/pipe/session/${sid}/heartbeat`, 'POST', { headers: agentHeaders(hostA.credential), body: { can_realtime: true } });
     return r.status === 403 ? r.json() as Promise<Json> : null;
-  }, 15_000, 'revocation reaches the gateway');
+  }, 30_000, 'revocation reaches the gateway');
   assert.match(refused.message as string, /revoked by the controller/);
   const pushed = await push(gw, sid, agentHeaders(hostA.credential), snapshotBatch([fileRow('/data/late.txt')]));
   assert.equal(pushed.status, 403);

@@ -3,6 +3,10 @@
  * search, stats, metadata, changes, blind-spots, suspect-list, sessions, jobs and reset, against a real
  * gateway process whose view is driven by real ingest batches over HTTP. One view, one leader and one
  * follower; a small hot-file threshold and change journal so expiry can be observed quickly.
+ *
+ * Time: a suspect mark lasts HOT seconds, so every check that a file is still suspect (or a path not yet
+ * settled) runs within a few requests of the row that marked it; HOT leaves those few requests room on a
+ * loaded host. The sessions never expire during the file (only heartbeats keep them alive).
  */
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,7 +16,7 @@ type Json = Record<string, unknown>;
 interface Node { name: string; path: string; content_type: string; size?: number; modified_time?: number; integrity_suspect?: boolean; agent_missing?: boolean; last_agent_id?: string; source_uri?: string; children?: Node[]; next_cursor?: string; job_id?: string; job_pending?: boolean }
 interface Job { job_id: string; path: string; status: string; progress: { completed: number; total: number; percentage: number }; created_at: number; completed_at: number | null }
 
-const HOT = 3;
+const HOT = 10;
 const JOURNAL = 40;
 const NOW = Date.now() / 1000;
 const OLD = NOW - 3600;
@@ -38,7 +42,7 @@ const pipeIdle = async (): Promise<void> => {
   await eventually(async () => {
     const p = await json<{ queue_size: number; statistics: { events_received: number; events_processed: number } }>('/api/v1/pipe/pipes/demo');
     return p.queue_size === 0 && p.statistics.events_received === p.statistics.events_processed;
-  }, 10000, 'pipe queue drained');
+  }, 30000, 'pipe queue drained');
 };
 /** Push realtime rows and wait until the loop applied them. */
 const realtime = async (rows: Row[], type: 'update' | 'delete' = 'update'): Promise<void> => {
@@ -47,7 +51,7 @@ const realtime = async (rows: Row[], type: 'update' | 'delete' = 'update'): Prom
 };
 
 before(async () => {
-  gw = await startGateway(demoConfig({ view: { driver_params: { hot_file_threshold: HOT, journal_size: JOURNAL } } }));
+  gw = await startGateway(demoConfig({ view: { driver_params: { hot_file_threshold: HOT, journal_size: JOURNAL } }, pipe: { session_timeout_seconds: 3600 } }));
   leader = await gw.agent('host-a:demo');
   follower = await gw.agent('host-b:demo');
   await leader.pushOk(snapshotBatch([
@@ -59,7 +63,7 @@ before(async () => {
     fileRow('/big.bin', { size: 5000, mtime: ANCIENT }), dirRow('/chg', { mtime: OLD }),
     ...LIST.map((n) => fileRow(`/list/${n}`, { size: 1, mtime: OLD })),
   ], { isEnd: true }));
-  await eventually(async () => (await gw.get(`${V}/stats`)).status === 200, 10000, 'view ready');
+  await eventually(async () => (await gw.get(`${V}/stats`)).status === 200, 30000, 'view ready');
 });
 after(async () => { await gw.stop(); });
 
@@ -150,14 +154,14 @@ test('on_demand_scan / force_real_time: jobs for unknown and known paths, comman
   const half = await eventually(async () => {
     const j = await json<Job>(`${V}/jobs/${jobId}`);
     return j.progress.completed === 1 ? j : null;
-  }, 5000, 'leader done');
+  }, 20000, 'leader done');
   assert.deepEqual([half.status, half.progress.percentage], ['RUNNING', 50]);
   // An older agent reports the scan path only.
   await follower.pushOk(batch('job_complete', [], { metadata: { scan_path: '/proj/incoming' } }));
   const done = await eventually(async () => {
     const j = await json<Job>(`${V}/jobs/${jobId}`);
     return j.status === 'COMPLETED' ? j : null;
-  }, 5000, 'job completed');
+  }, 20000, 'job completed');
   assert.equal(done.progress.percentage, 100);
   assert.equal(typeof done.completed_at, 'number');
   const scanned = await json<Node>(`${V}/metadata?path=/proj/incoming/up.dat`);
@@ -177,7 +181,7 @@ test('on_demand_scan / force_real_time: jobs for unknown and known paths, comman
   // Completion when the sessions report it; the leader's heartbeat drained its command too.
   await leader.heartbeat();
   for (const a of [leader, follower]) await a.pushOk(batch('job_complete', [], { metadata: { job_id: known.job_id } }));
-  await eventually(async () => (await json<Job>(`${V}/jobs/${known.job_id!}`)).status === 'COMPLETED', 5000, 'second job completed');
+  await eventually(async () => (await json<Job>(`${V}/jobs/${known.job_id!}`)).status === 'COMPLETED', 20000, 'second job completed');
 });
 
 test('search: *, ?, [..], ** against names and whole paths; relative patterns are rooted', async () => {
@@ -247,6 +251,9 @@ test('search: limit + cursor yield every match exactly once, for the name index 
 });
 
 test('stats: view-wide fields (with sessions and leader), sub-path aggregates, settled and quiet_for_seconds', async () => {
+  // The hot file of the search test, written again now: its suspect mark (HOT s) must not depend on how
+  // long the tests in between took.
+  await realtime([{ ...fileRow('/proj/src/hot.c', { size: 1, mtime: Date.now() / 1000 }), is_atomic_write: false }]);
   const stats = await json(`${V}/stats`);
   for (const k of ['item_count', 'total_files', 'total_directories', 'total_size', 'latest_mtime', 'suspect_file_count', 'has_blind_spot', 'blind_spot_additions',
     'blind_spot_deletions', 'logical_now', 'latency_ms', 'staleness_seconds', 'audit_cycle_count', 'last_audit_finished_at', 'is_auditing', 'sessions', 'leader']) {
@@ -278,13 +285,13 @@ test('stats: view-wide fields (with sessions and leader), sub-path aggregates, s
   const later = await eventually(async () => {
     const s = await json(`${V}/stats?path=/proj/src`);
     return s.settled === true ? s : null;
-  }, 10000, 'the hot file settles once its suspect mark expires unchanged');
+  }, 60000, 'the hot file settles once its suspect mark expires unchanged');
   assert.equal(later.suspect_count, 0);
   assert.ok((later.quiet_for_seconds as number) >= HOT);
   const up = await eventually(async () => {
     const s = await json(`${V}/stats?path=/proj/up`);
     return s.settled === true ? s : null;
-  }, 10000, 'the upload settles after the quiet period');
+  }, 60000, 'the upload settles after the quiet period');
   assert.ok((up.quiet_for_seconds as number) >= HOT);
   const docsLater = await json(`${V}/stats?path=/proj/docs`);
   assert.equal(docsLater.settled, true, 'nothing changed below /proj/docs for longer than the hot threshold');
@@ -435,7 +442,7 @@ test('sessions: every field of every session feeding the view', async () => {
   const now = Date.now() / 1000;
   for (const x of [a, b]) {
     assert.ok((x.created_at as number) <= (x.last_heartbeat_at as number));
-    assert.ok(Math.abs((x.last_heartbeat_at as number) - now) < 5, 'last heartbeat in epoch seconds, just now');
+    assert.ok(Math.abs((x.last_heartbeat_at as number) - now) < 60, 'last heartbeat in epoch seconds, just now');
   }
 });
 
@@ -452,7 +459,7 @@ test('reset: 204 for an admin key only; the view is emptied, old change cursors 
   assert.equal(await res.text(), '');
   leader = await gw.agent('host-a:demo');
   await leader.pushOk(snapshotBatch([fileRow('/after-reset')], { isEnd: true }));
-  await eventually(async () => (await gw.get(`${V}/stats`)).status === 200, 10000, 'ready again');
+  await eventually(async () => (await gw.get(`${V}/stats`)).status === 200, 30000, 'ready again');
   assert.equal((await json(`${V}/stats`)).total_files, 1);
   assert.equal((await gw.get(`${V}/metadata?path=/proj/src/util.c`)).status, 404);
   assert.equal((await json<{ fresh_instance?: boolean }>(`${V}/changes?since=${cursor}`)).fresh_instance, true);

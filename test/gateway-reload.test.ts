@@ -32,7 +32,7 @@ const itemsOf = async (view: string) => {
 const ready = (view: string, key: string) => eventually(async () => {
   const r = await gw.get(`/api/v1/views/${view}/stats`, key);
   return r.status === 200 ? r.json() as Promise<Record<string, number>> : null;
-}, 5000, `view ${view} ready`);
+}, 20000, `view ${view} ready`);
 
 before(async () => {
   gw = await startGateway(twoPipes());

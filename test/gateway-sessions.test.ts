@@ -119,7 +119,7 @@ test('failover: when the leader ends, the follower is promoted at once and the v
   try {
     assert.equal(leader.role, 'leader');
     await leader.pushOk(snapshotBatch([dirRow('/d'), fileRow('/d/one')], { isEnd: true }));
-    await eventually(async () => (await gw.get('/api/v1/views/demo/stats')).status === 200, 5000, 'view ready');
+    await eventually(async () => (await gw.get('/api/v1/views/demo/stats')).status === 200, 20000, 'view ready');
 
     await leader.close();
     const hb = await (await follower.heartbeat()).json() as Record<string, unknown>;
@@ -134,7 +134,7 @@ test('failover: when the leader ends, the follower is promoted at once and the v
     const tree = await eventually(async () => {
       const r = await gw.get('/api/v1/views/demo/tree?path=/d');
       return r.status === 200 ? r.json() as Promise<{ children: { name: string }[] }> : null;
-    }, 5000, 'view ready again');
+    }, 20000, 'view ready again');
     assert.deepEqual(tree.children.map((c) => c.name).sort(), ['one', 'two']);
   } finally {
     await follower.close();
@@ -152,13 +152,15 @@ test('expiry: a session without heartbeats gets 419 and its follower takes over'
   const short = await startGateway(config({ session_timeout_seconds: 1 }));
   try {
     const leader = await short.agent('host-x:demo');
-    const follower = await short.agent('host-y:demo');
+    // The follower asks for a 30 s timeout (timeout = max(hint, pipe)): only the leader's 1 s expiry is under
+    // test, and a pause of the test process must not end the follower too.
+    const follower = await short.agent('host-y:demo', { timeout: 30 });
     assert.equal(leader.role, 'leader');
     // Keep the follower alive while the leader goes silent.
     const role = await eventually(async () => {
       const hb = await (await follower.heartbeat()).json() as { role: string };
       return hb.role === 'leader' ? hb.role : null;
-    }, 6000, 'follower promoted');
+    }, 20000, 'follower promoted');
     assert.equal(role, 'leader');
     assert.equal((await leader.heartbeat()).status, 419);
     assert.equal((await leader.push(snapshotBatch([fileRow('/late')]))).status, 419, 'an expired session cannot push');

@@ -15,7 +15,7 @@ before(async () => {
   gw = await startGateway(demoConfig());
   leader = await gw.agent('host-a:demo');
   await leader.pushOk(snapshotBatch([dirRow('/up'), dirRow('/up/u1'), fileRow('/up/u1/data.bin', { size: 1000 })], { isEnd: true }));
-  await eventually(async () => (await gw.get('/api/v1/views/demo/stats')).status === 200, 5000, 'ready');
+  await eventually(async () => (await gw.get('/api/v1/views/demo/stats')).status === 200, 20000, 'ready');
 });
 after(async () => { await gw.stop(); });
 
@@ -67,7 +67,7 @@ test('on-demand scan: unknown path → job pending, the scan command reaches the
   const done = await eventually(async () => {
     const j = await (await gw.get(`/api/v1/views/demo/jobs/${pending.job_id}`)).json() as { status: string; progress: { percentage: number } };
     return j.status === 'COMPLETED' ? j : null;
-  }, 5000, 'job completed');
+  }, 20000, 'job completed');
   assert.equal(done.progress.percentage, 100);
   assert.equal((await gw.get('/api/v1/views/demo/metadata?path=/up/u2/new.txt')).status, 200, 'the scan results were applied before completion');
 
@@ -121,7 +121,7 @@ test('DELETE /reset: admin keys only; empties the view and ends its sessions so 
   const stats = await eventually(async () => {
     const r = await gw.get('/api/v1/views/demo/stats', gw.keys.admin);
     return r.status === 200 ? r.json() as Promise<{ total_files: number }> : null;
-  }, 5000, 'ready again');
+  }, 20000, 'ready again');
   assert.equal(stats.total_files, 1, 'only the new snapshot');
 });
 
@@ -131,13 +131,13 @@ test('live mode: when the last session ends the view is emptied and answers 503 
     const a = await live.agent('host-a:demo');
     const b = await live.agent('host-b:demo');
     await a.pushOk(snapshotBatch([fileRow('/x'), fileRow('/y')], { isEnd: true }));
-    await eventually(async () => (await live.get('/api/v1/views/demo/stats')).status === 200, 5000, 'ready');
+    await eventually(async () => (await live.get('/api/v1/views/demo/stats')).status === 200, 20000, 'ready');
     await a.close();
     await b.pushOk(snapshotBatch([fileRow('/x'), fileRow('/y')], { isEnd: true }));
     const kept = await eventually(async () => {
       const r = await live.get('/api/v1/views/demo/stats');
       return r.status === 200 ? r.json() as Promise<{ total_files: number }> : null;
-    }, 5000, 'promoted leader ready');
+    }, 20000, 'promoted leader ready');
     assert.equal(kept.total_files, 2, 'a remaining session keeps the view alive');
     const tooMany = await live.get('/api/v1/views/demo/tree');
     assert.equal(tooMany.status, 400);
@@ -153,7 +153,7 @@ test('live mode: when the last session ends the view is emptied and answers 503 
     const items = await eventually(async () => {
       const m = /^fustor_view_items\{view="demo"\} (\d+)$/m.exec(await (await live.get('/metrics')).text());
       return m !== null && Number(m[1]) <= 1 ? Number(m[1]) : null;
-    }, 5000, 'view emptied');
+    }, 20000, 'view emptied');
     assert.ok(items <= 1);
   } finally {
     await live.stop();
@@ -181,7 +181,7 @@ test('forest view: one leader per member pipe; queries answer once a member is r
     const tree = await eventually(async () => {
       const r = await forest.get('/api/v1/views/woods/tree', 'forest-query-key');
       return r.status === 200 ? r.json() as Promise<{ members: Record<string, { status: string }> }> : null;
-    }, 5000, 'forest answers');
+    }, 20000, 'forest answers');
     assert.equal(tree.members.one.status, 'ok');
     const readyz = await (await forest.get('/readyz', null)).json() as { ready: boolean; views: Record<string, { scopes: { pipe_id: string; ready: boolean; reason: string | null }[] }> };
     assert.equal(readyz.ready, false);
@@ -191,7 +191,7 @@ test('forest view: one leader per member pipe; queries answer once a member is r
 
     await two.pushOk(realtimeBatch([fileRow('/b.txt')]));
     await two.pushOk(snapshotBatch([], { isEnd: true }));
-    await eventually(async () => (await forest.get('/readyz', null)).status === 200, 5000, 'all members ready');
+    await eventually(async () => (await forest.get('/readyz', null)).status === 200, 20000, 'all members ready');
   } finally {
     await forest.stop();
   }
@@ -209,7 +209,7 @@ test('a pipe with several views fans every event out to all of them; its leader 
       const stats = await eventually(async () => {
         const r = await fan.get(`/api/v1/views/${view}/stats`, key);
         return r.status === 200 ? r.json() as Promise<{ total_files: number; total_size: number }> : null;
-      }, 5000, `${view} ready`);
+      }, 20000, `${view} ready`);
       assert.deepEqual({ files: stats.total_files, size: stats.total_size }, { files: 1, size: 7 }, view);
     }
     const sessions = await (await fan.get('/api/v1/views/mirror/sessions', 'mirror-query-key')).json() as { count: number };

@@ -110,7 +110,7 @@ export class Controller {
       const extensions: ((app: ControllerApp) => void)[] = gitops === undefined ? [] : [gitopsRoutes(gitops)];
       // Member plane (spec 50 Identity + channel): enrollment, credentials, JWKS, the channel.
       const members = disposables.add(await createMemberPlane({
-        dataDir: opts.dataDir, store, open: (s, aad) => box.open(s, aad), log: opts.log,
+        dataDir: opts.dataDir, store, open: (s, aad) => box.open(s, aad), log: opts.log, replica,
         postgres: pg === undefined ? undefined : { sql: pg.sql, seal: (p, aad) => box.seal(p, aad) },
       }));
       extensions.push((app) => members.install(app));

@@ -432,9 +432,16 @@ export async function runConvergence(root: string, seed: number, o: ConvergenceO
     say(`seed ${seed}: workload of ${o.ops} ops`);
     result.workload = await runWorkload(root, seed, { ops: o.ops, maxPauseMs: o.maxPauseMs });
     await sleep(1500); // quiescence: realtime rows delivered, throttles expired
+    // …and nothing left on its way (a loaded host may still be sending): both senders' buffers empty and
+    // the gateway's queue applied. Polled together; the leader's audits refill its buffer now and then.
+    await eventually(async () => {
+      for (const a of [leader, follower]) if (((await a.pipe('demo'))?.pipe?.bufferDepth ?? 1) !== 0) return false;
+      const p = await (await gw.get('/api/v1/pipe/pipes/demo')).json() as { queue_size: number };
+      return p.queue_size === 0;
+    }, 60_000, 'both agents sent everything and the gateway applied it');
 
     // Check 1: an audit started after the last write, the leader's dir-mtime cache warm.
-    await waitForFreshAudit(gw, 30_000);
+    await waitForFreshAudit(gw, 60_000);
     const disk1 = walkDisk(root);
     const view1 = await readView(gw);
     if (view1 === null) throw new Error('view not ready after the audit');
@@ -447,7 +454,7 @@ export async function runConvergence(root: string, seed: number, o: ConvergenceO
     const v = await eventually(async () => {
       const m = await readView(gw);
       return m !== null && [...m].every(([, e]) => !e.suspect) && m;
-    }, 5000, 'suspect flags cleared').catch(() => null);
+    }, 30_000, 'suspect flags cleared').catch(() => null);
     if (v === null) {
       const m = (await readView(gw)) ?? new Map<string, ViewEntry>();
       result.suspectsLeft = [...m].filter(([, e]) => e.suspect).map(([p]) => p);
@@ -457,8 +464,8 @@ export async function runConvergence(root: string, seed: number, o: ConvergenceO
     say(`seed ${seed}: failover`);
     leader.kill('SIGKILL');
     await leader.exited;
-    await eventually(async () => { const p = (await follower.pipe('demo'))?.pipe; return p?.role === 'leader' && p.snapshots >= 1 && p.audits >= 1; }, 30_000, 'follower promoted, snapshot and audit done');
-    await waitForFreshAudit(gw, 30_000);
+    await eventually(async () => { const p = (await follower.pipe('demo'))?.pipe; return p?.role === 'leader' && p.snapshots >= 1 && p.audits >= 1; }, 60_000, 'follower promoted, snapshot and audit done');
+    await waitForFreshAudit(gw, 60_000);
     const view2 = await readView(gw);
     if (view2 === null) throw new Error('view not ready after the failover audit');
     result.failover = compareTrees(walkDisk(root), view2);

@@ -67,7 +67,7 @@ export function componentTable(m: Member): TableText {
 export function memberDetails(m: Member): string[] {
   const lines: string[] = [];
   if (m.reasons.length > 1) lines.push('reasons:', ...m.reasons.map((r) => `  ${r}`));
-  if (m.apply_status !== null) lines.push(`apply: ${m.apply_status}${m.apply_error === null ? '' : ` (${m.apply_error})`}; version ${m.version ?? '-'}; ${m.connected ? 'connected' : 'not connected to this controller'}`);
+  if (m.apply_status !== null) lines.push(`apply: ${m.apply_status}${m.apply_error === null ? '' : ` (${m.apply_error})`}; version ${m.version ?? '-'}; ${m.connected ? `connected${m.replica === null ? '' : ` (replica ${m.replica})`}` : 'not connected'}`);
   if (isGateway(m) && m.advertise_url !== null) lines.push(`advertise url: ${m.advertise_url}`);
   return lines;
 }

@@ -28,6 +28,8 @@ const MAX_QUEUED = 16;
 
 export interface ChannelOptions {
   heartbeatSec: number;
+  /** This replica (recorded with each report, so other replicas know the member is connected here). */
+  replica: string;
   /** How often the store revision is checked for changes (ms). */
   watchIntervalMs: number;
   /** Issuer and JWKS URL gateways trust (known once the API listens). */
@@ -109,7 +111,9 @@ export class ChannelHub {
     });
     ws.on('close', () => {
       clearInterval(ping);
-      if (st.ws === ws) st.ws = null;
+      if (st.ws !== ws) return; // replaced by a newer connection, which reports on its own
+      st.ws = null;
+      void this.members.channelClosed(member.id, this.opts.replica).catch((e: unknown) => this.log.warn({ err: (e as Error).message, member: member.name }, 'channel: cannot record the closed channel'));
     });
     ws.on('error', () => { /* close follows */ });
   }
@@ -261,7 +265,7 @@ export class ChannelHub {
     }
     // One row write per report (the P8 bench: 10,000 members every 15 s). The stored state is what the report
     // alone implies; the state served by the API is recomputed at read time (offline needs the clock).
-    await this.members.recordReport(st.member.id, { state: reportHealth(st.member.kind, r, DEFAULT_POLICY).state, report: JSON.stringify(r), now: Date.now() });
+    await this.members.recordReport(st.member.id, { state: reportHealth(st.member.kind, r, DEFAULT_POLICY).state, report: JSON.stringify(r), now: Date.now(), replica: this.opts.replica });
     await this.evaluate(st);
   }
 

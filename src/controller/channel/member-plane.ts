@@ -67,6 +67,8 @@ export interface MemberPlane {
 
 export async function createMemberPlane(opts: {
   dataDir: string; store: ControllerStore; open: (sealed: string, aad: string) => string; log: Logger; options?: Partial<MemberPlaneOptions>;
+  /** This replica's id (host:pid:random), recorded with each report so every replica can tell where a member is connected. */
+  replica: string;
   /**
    * PostgreSQL replicas: members live in the shared database (the PgStore's pool) and so does the signing
    * key, sealed with the secret box, so that every replica signs with the same key (identity/signing-key.ts).
@@ -84,6 +86,7 @@ export async function createMemberPlane(opts: {
   let url = '';
   const hub = new ChannelHub(opts.store, members, commandStore, identity, {
     heartbeatSec: o.heartbeatSec,
+    replica: opts.replica,
     watchIntervalMs: o.watchIntervalMs,
     trust: () => ({ issuer: CREDENTIAL_ISSUER, jwks_url: `${url}/api/v1/jwks` }),
     openSecret: (name, sealed) => JSON.parse(opts.open(sealed, secretAad(name))) as Record<string, string>,
@@ -91,7 +94,7 @@ export async function createMemberPlane(opts: {
   const commands = new CommandService(members, commandStore, opts.store, () => { void hub.deliverCommands(); });
   let routes: { dispose(): void; admissionsRefused(): number } | undefined;
   // Monitoring reads the same member rows the channel writes (fleet health, spec 50 "Monitoring").
-  const monitor = new FleetMonitor(members, opts.store, { heartbeatSec: o.heartbeatSec, isConnected: (id) => hub.isConnected(id) });
+  const monitor = new FleetMonitor(members, opts.store, { heartbeatSec: o.heartbeatSec, replica: opts.replica, isConnected: (id) => hub.isConnected(id) });
   const metrics = new ControllerMetrics({
     monitor, currentRevision: () => opts.store.currentRevision(), channelConnections: () => hub.connectedCount(), admissionsRefused: () => routes?.admissionsRefused() ?? 0,
   });

@@ -24,10 +24,12 @@ export interface MemberRecord {
   lastSeen: string | null;
   /** JSON of the member's last `report` frame (null before the first); health is computed from it at read time. */
   lastReport: string | null;
+  /** The controller replica that received that report over an open channel (null once it saw the channel close). */
+  channelReplica: string | null;
 }
 
-/** What `recordReport` stores: the state the report implies on its own, the report as JSON, its arrival time. */
-export interface ReportRecord { state: string; report: string; now: number }
+/** What `recordReport` stores: the state the report implies on its own, the report as JSON, its arrival time, the replica it reached. */
+export interface ReportRecord { state: string; report: string; now: number; replica: string }
 
 export interface EnrollmentTokenRow { id: string; kind: MemberKind; labels: Labels; usesLeft: number; hash: string; expiresAt: string; revokedAt: string | null }
 
@@ -51,6 +53,8 @@ export interface MemberStore extends Disposable {
    * source of truth for monitoring). Unknown ids are ignored.
    */
   recordReport(id: string, rec: ReportRecord): Promise<void>;
+  /** The channel of `id` to `replica` closed: forget the replica, unless a newer report named another one. */
+  channelClosed(id: string, replica: string): Promise<void>;
   /**
    * A cheap value that changes whenever a member is enrolled or revoked — by this process or by another
    * controller replica on the same database. The channel hub polls it with the revision, so manifests and
@@ -60,12 +64,13 @@ export interface MemberStore extends Disposable {
 }
 
 /** A `members` row as either driver returns it (timestamps: ISO text in SQLite, Date in PostgreSQL). */
-export interface MemberRow { id: string; kind: string; name: string; labels: string; public_jwk: string; jkt: string; state: string; enrolled_at: DbTime; revoked_at: DbTime | null; last_seen: DbTime | null; last_report: string | null }
+export interface MemberRow { id: string; kind: string; name: string; labels: string; public_jwk: string; jkt: string; state: string; enrolled_at: DbTime; revoked_at: DbTime | null; last_seen: DbTime | null; last_report: string | null; channel_replica?: string | null }
 
 export const toMember = (r: MemberRow): MemberRecord => ({
   id: r.id, kind: r.kind as MemberKind, name: r.name, labels: JSON.parse(r.labels) as Labels, publicJwk: JSON.parse(r.public_jwk) as MemberPublicKey,
   jkt: r.jkt, state: r.state, enrolledAt: isoTime(r.enrolled_at), revokedAt: isoTimeOrNull(r.revoked_at), lastSeen: isoTimeOrNull(r.last_seen),
   lastReport: r.last_report ?? null,
+  channelReplica: r.channel_replica ?? null,
 });
 
 export class SqliteMemberStore implements MemberStore {
@@ -146,8 +151,12 @@ export class SqliteMemberStore implements MemberStore {
   }
 
   async recordReport(id: string, rec: ReportRecord): Promise<void> {
-    this.sql("UPDATE members SET last_seen = ?, last_report = ?, state = CASE WHEN revoked_at IS NULL THEN ? ELSE 'revoked' END WHERE id = ?")
-      .run(new Date(rec.now).toISOString(), rec.report, rec.state, id);
+    this.sql("UPDATE members SET last_seen = ?, last_report = ?, channel_replica = ?, state = CASE WHEN revoked_at IS NULL THEN ? ELSE 'revoked' END WHERE id = ?")
+      .run(new Date(rec.now).toISOString(), rec.report, rec.replica, rec.state, id);
+  }
+
+  async channelClosed(id: string, replica: string): Promise<void> {
+    this.sql('UPDATE members SET channel_replica = NULL WHERE id = ? AND channel_replica = ?').run(id, replica);
   }
 
   async changeMarker(): Promise<string> {

@@ -82,8 +82,12 @@ export class PgMemberStore implements MemberStore {
   }
 
   async recordReport(id: string, rec: ReportRecord): Promise<void> {
-    await this.sql`UPDATE members SET last_seen = ${new Date(rec.now)}, last_report = ${rec.report},
+    await this.sql`UPDATE members SET last_seen = ${new Date(rec.now)}, last_report = ${rec.report}, channel_replica = ${rec.replica},
       state = CASE WHEN revoked_at IS NULL THEN ${rec.state} ELSE 'revoked' END WHERE id = ${id}`;
+  }
+
+  async channelClosed(id: string, replica: string): Promise<void> {
+    await this.sql`UPDATE members SET channel_replica = NULL WHERE id = ${id} AND channel_replica = ${replica}`;
   }
 
   async changeMarker(): Promise<string> {

@@ -2,7 +2,9 @@
  * The read side of monitoring: loads the members (the `members` rows are the single source of truth for
  * identity, last_seen and the last report), evaluates the fleet at the current time and shapes the API
  * objects of `GET /agents`, `/gateways`, `/fleet` and the metrics. Nothing is cached: every read sees what
- * any replica stored, so answers agree across replicas (bar `connected`, which is per replica).
+ * any replica stored, so answers agree across replicas. `connected` is this replica's own knowledge for its
+ * channels, and for the others the replica named with the member's last report, while that report is fresh
+ * (2 heartbeats: the replica clears the name when it sees the channel close, but a replica that died cannot).
  */
 import type { AgentInfo, FleetStatus, GatewayMemberInfo, MemberKind, PipeHealth, ReportFrame, ViewHealth } from '../../protocol/index.ts';
 import type { MemberRecord, MemberStore } from '../identity/member-store.ts';
@@ -10,12 +12,14 @@ import type { ControllerStore } from '../store/store.ts';
 import { countStates, evaluateFleet, partitionPolicy, type EvaluatedMember, type FleetHealth, type FleetMemberInput } from './fleet.ts';
 import { healthPolicy } from './health.ts';
 
-export interface MonitoredMember extends FleetMemberInput { record: MemberRecord; connected: boolean }
+export interface MonitoredMember extends FleetMemberInput { record: MemberRecord; connected: boolean; replica: string | null }
 
 export interface FleetMonitorOptions {
   heartbeatSec: number;
   /** Whether the member holds a channel to this replica. */
   isConnected: (memberId: string) => boolean;
+  /** This replica's id. */
+  replica: string;
   now?: () => number;
 }
 
@@ -29,7 +33,7 @@ export class FleetMonitor {
   async evaluate(): Promise<FleetHealth<MonitoredMember>> {
     const records = await this.members.listMembers();
     const now = this.opts.now?.() ?? Date.now();
-    return evaluateFleet(records.map((r) => this.monitored(r)), healthPolicy(this.opts.heartbeatSec), partitionPolicy(this.opts.heartbeatSec), now);
+    return evaluateFleet(records.map((r) => this.monitored(r, now)), healthPolicy(this.opts.heartbeatSec), partitionPolicy(this.opts.heartbeatSec), now);
   }
 
   async list(kind: MemberKind): Promise<EvaluatedMember<MonitoredMember>[]> {
@@ -40,8 +44,9 @@ export class FleetMonitor {
   async one(kind: MemberKind, name: string): Promise<EvaluatedMember<MonitoredMember> | undefined> {
     const record = await this.members.findMember(kind, name);
     if (record === undefined) return undefined;
-    const m = this.monitored(record);
-    const alone = evaluateFleet([m], healthPolicy(this.opts.heartbeatSec), partitionPolicy(this.opts.heartbeatSec), this.opts.now?.() ?? Date.now()).members[0];
+    const now = this.opts.now?.() ?? Date.now();
+    const m = this.monitored(record, now);
+    const alone = evaluateFleet([m], healthPolicy(this.opts.heartbeatSec), partitionPolicy(this.opts.heartbeatSec), now).members[0];
     // Only an offline member can be part of a partition, and that needs the whole fleet.
     if (alone.health.state !== 'offline' || m.lastSeenMs === null) return alone;
     return (await this.evaluate()).members.find((e) => e.member.id === record.id) ?? alone;
@@ -64,13 +69,18 @@ export class FleetMonitor {
     };
   }
 
-  private monitored(record: MemberRecord): MonitoredMember {
+  private monitored(record: MemberRecord, now: number): MonitoredMember {
+    const lastSeenMs = record.lastSeen === null ? null : Date.parse(record.lastSeen);
+    const here = this.opts.isConnected(record.id);
+    const elsewhere = !here && record.revokedAt === null && record.channelReplica !== null && record.channelReplica !== this.opts.replica
+      && lastSeenMs !== null && now - lastSeenMs <= 2 * this.opts.heartbeatSec * 1000;
     return {
       id: record.id, kind: record.kind, name: record.name, revokedAt: record.revokedAt,
-      lastSeenMs: record.lastSeen === null ? null : Date.parse(record.lastSeen),
+      lastSeenMs,
       report: parseReport(record.lastReport),
       record,
-      connected: this.opts.isConnected(record.id),
+      connected: here || elsewhere,
+      replica: here ? this.opts.replica : elsewhere ? record.channelReplica : null,
     };
   }
 }
@@ -95,6 +105,7 @@ function common(e: EvaluatedMember<MonitoredMember>) {
     state: e.health.state,
     reasons: e.health.reasons,
     connected: e.member.connected,
+    replica: e.member.replica,
     enrolled_at: record.enrolledAt,
     last_seen: record.lastSeen,
     revoked_at: record.revokedAt,

@@ -148,6 +148,14 @@ export const PG_MIGRATIONS: readonly Migration[] = [
       CREATE INDEX member_commands_by_member ON member_commands(member_id, created_at);
     `,
   },
+  {
+    version: 4,
+    name: 'members: channel replica (monitoring)',
+    sql: `
+      -- Which replica holds each member's channel (SQLite migration 5).
+      ALTER TABLE members ADD COLUMN channel_replica TEXT;
+    `,
+  },
 ];
 
 export class MigrationError extends Error {

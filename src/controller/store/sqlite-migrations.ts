@@ -5,6 +5,7 @@
 import { COMMANDS_MIGRATION } from '../commands/migration.ts';
 import { IDENTITY_MIGRATION } from '../identity/migration.ts';
 import { MONITORING_MIGRATION } from '../monitoring/migration.ts';
+import { CHANNEL_REPLICA_MIGRATION } from '../monitoring/migration-channel.ts';
 
 export interface Migration { version: number; name: string; sql: string }
 
@@ -84,4 +85,5 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
   IDENTITY_MIGRATION,
   MONITORING_MIGRATION,
   COMMANDS_MIGRATION,
+  CHANNEL_REPLICA_MIGRATION,
 ];

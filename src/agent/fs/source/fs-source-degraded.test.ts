@@ -63,7 +63,17 @@ test('output buffer full (realtime() → false) → degraded "buffer full", an a
   const h = await openSource();
   try {
     h.out.refuseRealtime = 1;
-    writeFileSync(join(h.root, 'lost'), 'x');
+    // The helper is stopped while the file is written, so its create, modify and close_write leave in one
+    // read and reach the source as one batch: the file's row is one realtime() call, the refused one. (Read
+    // apart, the close_write could make a second, accepted call, depending on how the host schedules.)
+    const pid = h.src.helperPid;
+    assert.ok(pid);
+    process.kill(pid, 'SIGSTOP');
+    try {
+      writeFileSync(join(h.root, 'lost'), 'x');
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
     await waitUntil(() => h.out.refused > 0, 'a refused realtime call');
     assert.ok(h.src.status().degraded.includes(DEGRADED.bufferFull));
     await waitUntil(() => h.out.signalTypes().includes('audit_end'), 'the audit');
