@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { exportJWK, generateKeyPair } from 'jose';
+import { decodeProtectedHeader, exportJWK, generateKeyPair } from 'jose';
 import postgres from 'postgres';
 import { ControlChannelClient, type ControlChannelClientOptions } from '../src/kernel/control-channel-client.ts';
 import type { CommandFrame, ControllerFrame, ManifestFrame } from '../src/protocol/index.ts';
@@ -287,4 +287,23 @@ test('commands and connections across replicas — sent on A to an agent whose c
   await ag.cl.stop();
   await until('A sees the channel on B closed', async () => (await onA()).connected === false);
   assert.equal((await onA()).replica, null);
+});
+
+test('signing-key rotation across replicas — rotated on A: B publishes the new key within seconds and signs with it after the delay; the old key stays published on both', { skip: PG_SKIP }, async (t) => {
+  const { a, b } = await twoReplicas(t, { env: { FUSTOR_CONTROLLER_KEY_ACTIVATION_SEC: '3', FUSTOR_CONTROLLER_WATCH_MS: '200' } });
+  const kids = async (c: RunningController) => ((await c.json('/api/v1/jwks', 'GET', { token: null })).body.keys as { kid: string }[]).map((k) => k.kid).sort();
+  const [old] = await kids(a);
+  assert.deepEqual(await kids(b), [old]);
+  const rotated = await a.json('/api/v1/signing-keys/rotate', 'POST');
+  assert.equal(rotated.status, 200, JSON.stringify(rotated.body));
+  const next = rotated.body.kid as string;
+  await until('B publishes the new key', async () => (await kids(b)).join() === [old, next].sort().join());
+  const token = (await a.json('/api/v1/tokens/enrollment', 'POST', { body: { kind: 'agent' } })).body.token as string;
+  await until('B signs with the new key once it is active', async () => {
+    const signing = ((await b.json('/api/v1/signing-keys', 'GET')).body.items as { kid: string; signing: boolean }[]).find((k) => k.signing);
+    return signing?.kid === next;
+  });
+  const enrolled = await enroll(b, token, 'agent', 'after-rotation');
+  assert.equal(decodeProtectedHeader(enrolled.credential).kid, next);
+  assert.deepEqual(await kids(a), [old, next].sort(), 'the old key is still published');
 });

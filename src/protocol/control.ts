@@ -110,6 +110,18 @@ export type GatewayManifest = Static<typeof GatewayManifest>;
 export const Manifest = Type.Union([AgentManifest, GatewayManifest]);
 export type Manifest = Static<typeof Manifest>;
 
+export const SigningKeyInfo = Type.Object({
+  kid: Type.String(),
+  created_at: Type.String(),
+  active_from: Type.String({ description: 'signs credentials from this time (a rotated-in key is published first)' }),
+  retired_at: Type.Union([Type.String(), Type.Null()], { description: 'when a newer key took over' }),
+  published_until: Type.Union([Type.String(), Type.Null()], { description: 'retired keys stay in the JWKS while credentials they signed can be presented' }),
+  signing: Type.Boolean(),
+});
+export type SigningKeyInfo = Static<typeof SigningKeyInfo>;
+export const SigningKeyList = Type.Object({ items: Type.Array(SigningKeyInfo) });
+export const SigningKeyRotation = Type.Object({ kid: Type.String(), active_from: Type.String(), keys: Type.Array(SigningKeyInfo) });
+
 // ---- frames --------------------------------------------------------------------------------------
 
 export const ApplyStatus = Type.Union([Type.Literal('APPLIED'), Type.Literal('APPLYING'), Type.Literal('FAILED')]);

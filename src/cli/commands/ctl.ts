@@ -15,6 +15,7 @@
  *   ctl sync                             → `commit SHA applied (revision N)` / `… already applied …`; a rejected commit: exit 1
  *   ctl revoke agent|gateway NAME        → `agent/NAME revoked`; its channel closes, renewals are refused
  *   ctl rescan | restart-pipe | renew | get commands   targeted commands (ctl-commands.ts)
+ *   ctl signing-key list | rotate       the credential-signing keys; rotate → `signing key KID published; it signs from T`
  *
  * Server: `--server URL`, else FUSTOR_CONTROLLER, else FUSTOR_SERVER, else http://127.0.0.1:8100.
  * Token: `--token T`, else FUSTOR_TOKEN. Errors: one line naming cause and fix, exit 1 (a 422 adds one
@@ -25,7 +26,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import {
-  normalizeKind, type AgentInfo, type ApplyResult, type DiffResult, type FleetStatus, type GatewayMemberInfo, type HistoryPage, type StoredResourceView,
+  normalizeKind, type AgentInfo, type SigningKeyInfo, type ApplyResult, type DiffResult, type FleetStatus, type GatewayMemberInfo, type HistoryPage, type StoredResourceView,
 } from '../../protocol/index.ts';
 import { componentTable, fleetText, memberDetails, memberTable } from './ctl-fleet.ts';
 import { getCommands } from './ctl-commands.ts';
@@ -187,6 +188,22 @@ export function registerCtl(program: Command): Command {
       out(`${kind}/${name} revoked`);
     }));
 
+  const signingKey = ctl.command('signing-key').description("the controller's credential-signing keys (rotation)");
+  signingKey.command('list')
+    .description('which key signs member credentials, which are published and until when')
+    .addOption(formatOption(['table', 'json', 'yaml'], 'table'))
+    .action(run(async (flags: { output: string }, cmd: Command) => {
+      const { items } = await client(cmd).call<{ items: SigningKeyInfo[] }>('GET', '/api/v1/signing-keys');
+      print(flags.output, items, () => keyTable(items));
+    }));
+  signingKey.command('rotate')
+    .description('new signing key (admin): published now, signing after the activation delay; the old key stays published while its credentials can be presented')
+    .action(run(async (_flags: unknown, cmd: Command) => {
+      const r = await client(cmd).call<{ kid: string; active_from: string; keys: SigningKeyInfo[] }>('POST', '/api/v1/signing-keys/rotate');
+      out(`signing key ${r.kid} published; it signs from ${r.active_from}`);
+      for (const k of r.keys) if (k.kid !== r.kid && k.published_until !== null) out(`key ${k.kid} retires then; published until ${k.published_until}`);
+    }));
+
   ctl.command('history')
     .description('the audit log, newest first')
     .option('--limit <n>', 'entries (default 50)', parsePositive)
@@ -216,6 +233,10 @@ export function registerCtl(program: Command): Command {
       }
     }));
   return ctl;
+}
+
+function keyTable(items: SigningKeyInfo[]): void {
+  table(['KID', 'SIGNING', 'ACTIVE-FROM', 'RETIRED', 'PUBLISHED-UNTIL'], items.map((k) => [k.kid, k.signing ? 'yes' : 'no', k.active_from, k.retired_at ?? '-', k.published_until ?? '-']));
 }
 
 function resourceKind(input: string): string {

@@ -4,7 +4,7 @@
  * the resource store), the identity service, the channel hub, the fleet monitor, and their
  * routes. Tunables come from the options or the environment (FUSTOR_CONTROLLER_CREDENTIAL_TTL_SEC,
  * FUSTOR_CONTROLLER_HEARTBEAT_SEC, FUSTOR_CONTROLLER_ADMISSION_RATE, FUSTOR_CONTROLLER_ADMISSION_BURST, FUSTOR_CONTROLLER_ADMISSION_PENDING,
- * FUSTOR_CONTROLLER_WATCH_MS).
+ * FUSTOR_CONTROLLER_WATCH_MS, FUSTOR_CONTROLLER_KEY_ACTIVATION_SEC).
  */
 import { join } from 'node:path';
 import type { Logger } from '../../kernel/logger.ts';
@@ -18,7 +18,7 @@ import { CREDENTIAL_ISSUER, IdentityService } from '../identity/identity-service
 import { identityRoutes } from '../identity/identity-routes.ts';
 import { SqliteMemberStore, type MemberStore } from '../identity/member-store.ts';
 import { PgMemberStore } from '../identity/pg-member-store.ts';
-import { loadOrCreateSharedSigningKey, loadOrCreateSigningKey } from '../identity/signing-key.ts';
+import { FileKeyringStorage, MetaKeyringStorage } from '../identity/signing-key.ts';
 import { FleetMonitor } from '../monitoring/fleet-monitor.ts';
 import { ControllerMetrics } from '../monitoring/metrics.ts';
 import { monitoringRoutes } from '../monitoring/routes.ts';
@@ -34,6 +34,7 @@ export interface MemberPlaneOptions {
   admissionBurst: number;
   admissionMaxPending: number;
   watchIntervalMs: number;
+  keyActivationSec: number;
 }
 
 function envNumber(name: string, fallback: number): number {
@@ -52,6 +53,7 @@ export function memberPlaneOptionsFromEnv(): MemberPlaneOptions {
     admissionBurst: envNumber('FUSTOR_CONTROLLER_ADMISSION_BURST', 100),
     admissionMaxPending: envNumber('FUSTOR_CONTROLLER_ADMISSION_PENDING', 64),
     watchIntervalMs: envNumber('FUSTOR_CONTROLLER_WATCH_MS', 500),
+    keyActivationSec: envNumber('FUSTOR_CONTROLLER_KEY_ACTIVATION_SEC', 60),
   };
 }
 
@@ -77,12 +79,17 @@ export async function createMemberPlane(opts: {
 }): Promise<MemberPlane> {
   const o = { ...memberPlaneOptionsFromEnv(), ...opts.options };
   const pg = opts.postgres;
-  const key = pg === undefined
-    ? await loadOrCreateSigningKey(join(opts.dataDir, 'signing-key.json'))
-    : await loadOrCreateSharedSigningKey(opts.store, { seal: pg.seal, open: opts.open });
+  const keys = pg === undefined
+    ? new FileKeyringStorage(join(opts.dataDir, 'signing-key.json'))
+    : new MetaKeyringStorage(opts.store, { seal: pg.seal, open: opts.open });
   const members: MemberStore = pg === undefined ? new SqliteMemberStore(join(opts.dataDir, 'controller.db')) : new PgMemberStore(pg.sql);
   const commandStore: CommandStore = pg === undefined ? new SqliteCommandStore(join(opts.dataDir, 'controller.db')) : new PgCommandStore(pg.sql);
-  const identity = new IdentityService(members, key, { credentialTtlSec: o.credentialTtlSec });
+  const identity = await IdentityService.open(members, keys, { credentialTtlSec: o.credentialTtlSec, keyActivationSec: o.keyActivationSec });
+  // Replicas: a rotation made on another replica reaches this one's JWKS and signer within two watch intervals.
+  const keyReload = pg === undefined ? undefined : setInterval(() => {
+    identity.reloadKeys().catch((e: unknown) => opts.log.warn({ err: (e as Error).message }, 'identity: cannot reload the signing keys; retrying'));
+  }, o.watchIntervalMs * 2);
+  keyReload?.unref();
   let url = '';
   const hub = new ChannelHub(opts.store, members, commandStore, identity, {
     heartbeatSec: o.heartbeatSec,
@@ -109,6 +116,7 @@ export async function createMemberPlane(opts: {
     },
     setUrl(u) { url = u; },
     async dispose() {
+      if (keyReload !== undefined) clearInterval(keyReload);
       hub.dispose();
       routes?.dispose();
       await commandStore.dispose();

@@ -1,6 +1,6 @@
-/** Identity endpoints: enroll (enrollment token), renew (proof of possession), revoke (operator), JWKS. */
+/** Identity endpoints: enroll (enrollment token), renew (proof of possession), revoke (operator), JWKS, signing-key rotation (admin). */
 import { Type } from 'typebox';
-import { EnrollRequest, EnrollResponse, ErrorBody, Jwks, MemberKind, RenewRequest, RenewResponse, RevokeResponse } from '../../protocol/index.ts';
+import { EnrollRequest, EnrollResponse, ErrorBody, Jwks, MemberKind, RenewRequest, RenewResponse, RevokeResponse, SigningKeyList, SigningKeyRotation } from '../../protocol/index.ts';
 import type { ControllerApp } from '../http/app.ts';
 import type { IdentityService } from './identity-service.ts';
 
@@ -24,6 +24,15 @@ export function identityRoutes(app: ControllerApp, identity: IdentityService): v
     const m = await identity.revoke(request.params.kind, request.params.name);
     return { member_id: m.id, name: m.name, kind: m.kind, state: 'revoked' as const, revoked_at: m.revokedAt ?? '' };
   });
+
+  app.get('/api/v1/signing-keys', {
+    schema: { tags: ['identity'], summary: 'The credential-signing keys: which one signs, which are published and until when (no private parts)', response: { 200: SigningKeyList, 401: ErrorBody, 403: ErrorBody } },
+  }, async () => ({ items: identity.signingKeys() }));
+
+  app.post('/api/v1/signing-keys/rotate', {
+    config: { role: 'admin' },
+    schema: { tags: ['identity'], summary: 'Rotate the credential-signing key: the new key is published at once and signs after the activation delay; the old one stays published while its credentials can be presented', response: { 200: SigningKeyRotation, ...errors } },
+  }, async () => identity.rotateSigningKey());
 
   app.get('/api/v1/jwks', {
     config: { role: 'public' },

@@ -9,10 +9,11 @@
 import { randomUUID } from 'node:crypto';
 import { calculateJwkThumbprint, createLocalJWKSet, decodeJwt, importJWK, jwtVerify, SignJWT, errors as joseErrors, type JWTPayload } from 'jose';
 import { FustorError } from '../../kernel/errors.ts';
-import type { EnrollRequest, EnrollResponse, Jwks, MemberKind, RenewRequest, RenewResponse } from '../../protocol/index.ts';
+import type { EnrollRequest, EnrollResponse, Jwks, MemberKind, RenewRequest, RenewResponse, SigningKeyInfo } from '../../protocol/index.ts';
 import { parseToken, tokenMatches } from '../crypto/tokens.ts';
 import type { MemberRecord, MemberStore } from './member-store.ts';
-import type { SigningKey } from './signing-key.ts';
+import type { KeyringStorage } from './signing-key.ts';
+import { fromStored, newEntry, SigningKeyring } from './signing-keyring.ts';
 
 export { CREDENTIAL_ISSUER, CREDENTIAL_AUDIENCE, PROOF_AUDIENCE } from '../../protocol/index.ts';
 import { CREDENTIAL_ISSUER, CREDENTIAL_AUDIENCE, PROOF_AUDIENCE } from '../../protocol/index.ts';
@@ -24,9 +25,13 @@ export interface IdentityOptions {
   credentialTtlSec: number;
   /** How long after expiry a credential may still be renewed (with a valid proof). Default 1 h. */
   renewGraceSec: number;
+  /** How long a rotated-in signing key is published before it signs (default 60 s; see signing-keyring.ts). */
+  keyActivationSec: number;
 }
 
-export const DEFAULT_IDENTITY_OPTIONS: IdentityOptions = { credentialTtlSec: 3600, renewGraceSec: 3600 };
+export const DEFAULT_IDENTITY_OPTIONS: IdentityOptions = { credentialTtlSec: 3600, renewGraceSec: 3600, keyActivationSec: 60 };
+
+export interface RotationResult { kid: string; active_from: string; keys: SigningKeyInfo[] }
 
 export interface CredentialClaims { memberId: string; kind: MemberKind; name: string; jkt: string; exp: number }
 
@@ -35,13 +40,23 @@ export type RevocationListener = (member: MemberRecord) => void;
 
 export class IdentityService {
   private readonly listeners = new Set<RevocationListener>();
-  private readonly verifyKeys;
-  readonly opts: IdentityOptions;
+  private verifier: { version: number; kids: string; keys: ReturnType<typeof createLocalJWKSet> } | null = null;
+  private reloading: Promise<void> | null = null;
 
-  constructor(private readonly members: MemberStore, private readonly key: SigningKey, opts: Partial<IdentityOptions> = {}, private readonly clock: () => number = Date.now) {
-    this.opts = { ...DEFAULT_IDENTITY_OPTIONS, ...opts };
-    if (!(this.opts.credentialTtlSec > 0 && this.opts.credentialTtlSec <= MAX_CREDENTIAL_TTL_SEC)) throw new Error(`credential lifetime must be 1 s to ${MAX_CREDENTIAL_TTL_SEC} s`);
-    this.verifyKeys = createLocalJWKSet(this.jwks());
+  private constructor(
+    private readonly members: MemberStore,
+    private readonly ring: SigningKeyring,
+    private readonly storage: KeyringStorage,
+    readonly opts: IdentityOptions,
+    private readonly clock: () => number,
+  ) {}
+
+  /** Loads the signing keys from `storage` (creating the first one there when it holds none). */
+  static async open(members: MemberStore, storage: KeyringStorage, opts: Partial<IdentityOptions> = {}, clock: () => number = Date.now): Promise<IdentityService> {
+    const o = { ...DEFAULT_IDENTITY_OPTIONS, ...opts };
+    if (!(o.credentialTtlSec > 0 && o.credentialTtlSec <= MAX_CREDENTIAL_TTL_SEC)) throw new Error(`credential lifetime must be 1 s to ${MAX_CREDENTIAL_TTL_SEC} s`);
+    const entries = await Promise.all((await storage.load()).map((e) => fromStored(e, 'the stored signing key is not an EC P-256 private key: restore it from a backup')));
+    return new IdentityService(members, new SigningKeyring(entries, (o.credentialTtlSec + o.renewGraceSec) * 1000), storage, o, clock);
   }
 
   onRevoked(l: RevocationListener): () => void {
@@ -50,7 +65,45 @@ export class IdentityService {
   }
 
   jwks(): Jwks {
-    return { keys: [{ ...this.key.publicJwk }] };
+    return { keys: this.ring.published(this.clock()).map((e) => ({ ...e.key.publicJwk })) };
+  }
+
+  signingKeys(): SigningKeyInfo[] {
+    return this.ring.info(this.clock());
+  }
+
+  /**
+   * A new signing key, published now and signing after `keyActivationSec`; the current one retires then and
+   * stays published while credentials it signed can be presented. Reads the stored ring first, so a rotation
+   * made on another replica is not undone.
+   */
+  async rotateSigningKey(): Promise<RotationResult> {
+    await this.reloadKeys();
+    const now = this.clock();
+    const next = await newEntry(now, now + this.opts.keyActivationSec * 1000);
+    this.ring.rotate(next, now);
+    await this.storage.save(this.ring.stored());
+    return { kid: next.key.kid, active_from: new Date(next.activeFrom).toISOString(), keys: this.ring.info(now) };
+  }
+
+  /** Picks up a ring changed by another replica (PostgreSQL): called periodically; one reload at a time. */
+  reloadKeys(): Promise<void> {
+    this.reloading ??= (async () => {
+      const stored = await this.storage.load();
+      if (this.ring.sameAs(stored)) return;
+      this.ring.replace(await Promise.all(stored.map((e) => fromStored(e, 'the stored signing key is not an EC P-256 private key: restore it from a backup'))));
+    })().finally(() => { this.reloading = null; });
+    return this.reloading;
+  }
+
+  /** The local key set to verify credentials with, rebuilt when the published keys change. */
+  private verifyKeys(): ReturnType<typeof createLocalJWKSet> {
+    const jwks = this.jwks();
+    const kids = jwks.keys.map((k) => k.kid).join(',');
+    if (this.verifier === null || this.verifier.version !== this.ring.version || this.verifier.kids !== kids) {
+      this.verifier = { version: this.ring.version, kids, keys: createLocalJWKSet(jwks) };
+    }
+    return this.verifier.keys;
   }
 
   async enroll(req: EnrollRequest): Promise<EnrollResponse> {
@@ -136,7 +189,7 @@ export class IdentityService {
   }
 
   private async verifyJwt(token: string, toleranceSec: number): Promise<CredentialClaims> {
-    const { payload } = await jwtVerify(token, this.verifyKeys, {
+    const { payload } = await jwtVerify(token, this.verifyKeys(), {
       algorithms: ['ES256'], issuer: CREDENTIAL_ISSUER, audience: CREDENTIAL_AUDIENCE, currentDate: new Date(this.clock()), clockTolerance: toleranceSec, requiredClaims: ['sub', 'exp', 'cnf'],
     });
     const cnf = payload.cnf as { jkt?: unknown } | undefined;
@@ -149,11 +202,12 @@ export class IdentityService {
   private async issue(member: MemberRecord): Promise<{ credential: string; expiresAt: string }> {
     const now = Math.floor(this.clock() / 1000);
     const exp = now + this.opts.credentialTtlSec;
+    const key = this.ring.signer(this.clock());
     const credential = await new SignJWT({ kind: member.kind, name: member.name, cnf: { jkt: member.jkt } })
-      .setProtectedHeader({ alg: 'ES256', kid: this.key.kid, typ: 'JWT' })
+      .setProtectedHeader({ alg: 'ES256', kid: key.kid, typ: 'JWT' })
       .setIssuer(CREDENTIAL_ISSUER).setAudience(CREDENTIAL_AUDIENCE).setSubject(member.id)
       .setIssuedAt(now).setExpirationTime(exp).setJti(randomUUID())
-      .sign(this.key.privateKey);
+      .sign(key.privateKey);
     return { credential, expiresAt: new Date(exp * 1000).toISOString() };
   }
 }
