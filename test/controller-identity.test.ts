@@ -115,6 +115,8 @@ test('renew: with proof of possession works; without, with another key, or repla
   const rev = await c.json('/api/v1/members/agent/renewer/revoke', 'POST');
   assert.equal(rev.status, 200, JSON.stringify(rev.body));
   assert.equal(rev.body.state, 'revoked');
+  const audit = (await c.json('/api/v1/history?limit=5', 'GET')).body.items as { action: string; kind: string; name: string; actor: string }[];
+  assert.ok(audit.some((e) => e.action === 'member.revoked' && e.kind === 'Agent' && e.name === 'renewer' && e.actor === 'admin'), 'who revoked whom is in the audit log');
   const after = await c.json('/api/v1/credentials/renew', 'POST', { token: null, body: { credential: r.body.credential, proof: await proof(k.privateKey, sub) } });
   assert.equal(after.status, 403);
   assert.match(after.body.message as string, /revoked/);

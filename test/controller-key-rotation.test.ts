@@ -92,6 +92,9 @@ test('only admins rotate; the ring survives a controller restart', async () => {
   assert.equal((await c.ctl(['signing-key', 'list'], { token: viewer })).code, 0, 'a viewer may list the keys (public halves only)');
   assert.equal(readFileSync(join(dataDir, 'signing-key.json'), 'utf8').includes('"keys"'), true);
 
+  const history = JSON.parse(await ok(['history', '-o', 'json'])) as { action: string; kind: string; actor: string }[];
+  assert.ok(history.some((e) => e.action === 'signing-key.rotated' && e.kind === 'SigningKey' && e.actor === 'admin'), 'the rotation is in the audit log');
+
   const before = await keys();
   await c.stop();
   c = await startController({ dataDir, env: CONTROLLER_ENV, adminToken: c.adminToken });

@@ -109,7 +109,7 @@ export async function createMemberPlane(opts: {
     identity,
     hub,
     install(app) {
-      identityRoutes(app, identity);
+      identityRoutes(app, identity, (actor, action, kind, name) => opts.store.appendAudit(actor, action, kind, name));
       routes = channelRoutes(app, hub, identity, { ratePerSec: o.admissionRatePerSec, burst: o.admissionBurst, maxPending: o.admissionMaxPending }, opts.log);
       monitoringRoutes(app, monitor, metrics);
       commandRoutes(app, commands);

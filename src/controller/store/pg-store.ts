@@ -133,6 +133,10 @@ export class PgStore implements ControllerStore {
     });
   }
 
+  async appendAudit(actor: string, action: string, kind: string, name: string): Promise<void> {
+    await this.sql`INSERT INTO audit (revision, actor, time, action, kind, name) VALUES (NULL, ${actor}, ${new Date()}, ${action}, ${kind}, ${name})`;
+  }
+
   async listAgents(): Promise<AgentRecord[]> {
     return (await this.sql<FleetRow[]>`SELECT * FROM agents ORDER BY name`).map(toAgentRecord);
   }

@@ -134,6 +134,10 @@ export class SqliteStore implements ControllerStore {
     run.immediate();
   }
 
+  async appendAudit(actor: string, action: string, kind: string, name: string): Promise<void> {
+    this.auditEvent(actor, now(), action, kind, name);
+  }
+
   async listAgents(): Promise<AgentRecord[]> {
     return this.agentsNow();
   }

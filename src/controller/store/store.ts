@@ -85,6 +85,9 @@ export interface ControllerStore extends Disposable {
   findOperatorToken(id: string): Promise<OperatorTokenRecord | undefined>;
   insertEnrollmentToken(token: EnrollmentTokenRecord, actor: string): Promise<void>;
 
+  /** An audit row outside any revision: security actions on members and keys (who revoked, who rotated). */
+  appendAudit(actor: string, action: string, kind: string, name: string): Promise<void>;
+
   listAgents(): Promise<AgentRecord[]>;
   upsertAgent(agent: AgentRecord): Promise<void>;
   listGatewayMembers(): Promise<GatewayMemberRecord[]>;
