@@ -171,3 +171,24 @@ test('GitOps: a repository that cannot be fetched stops the start with one line'
   assert.equal(res.code, 1);
   assert.match(res.stderr, /^fustor: --git .*missing-repo/m);
 });
+
+test('GitOps: a rollback by force push (the branch moved back to an older commit) is applied', async (t) => {
+  const repo = newRepo('main');
+  const a = commit(repo, { 'all.yaml': GATEWAY_VIEW, 'pipe.yaml': pipe('/data/a') }, 'A');
+  const c: RunningController = await startController({ args: ['--git', repo, '--git-interval', '3600'] });
+  t.after(() => c.stop());
+  const b = commit(repo, { 'pipe.yaml': pipe('/data/b') }, 'B');
+  let sync = await c.ctl(['sync']);
+  assert.equal(sync.code, 0, sync.stderr);
+  assert.match(sync.stdout, new RegExp(`^commit ${b} applied`));
+
+  execFileSync('git', ['-C', repo, 'reset', '--quiet', '--hard', a]);
+  sync = await c.ctl(['sync']);
+  assert.equal(sync.code, 0, sync.stderr);
+  const rolled = new RegExp(`^commit ${a} applied \\(revision (\\d+)\\)`).exec(sync.stdout);
+  assert.ok(rolled !== null, `the older commit is applied again: ${sync.stdout}`);
+  const p = (await c.json('/api/v1/resources/pipes/p1', 'GET')).body as { spec: { source: { uri: string } } };
+  assert.equal(p.spec.source.uri, '/data/a');
+  sync = await c.ctl(['sync']);
+  assert.equal(sync.stdout, `commit ${a} already applied (revision ${rolled[1]})\n`);
+});

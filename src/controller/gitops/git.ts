@@ -64,6 +64,17 @@ export class GitMirror {
     return (await git(['rev-parse', '--verify', '--quiet', `refs/heads/${branch}^{commit}`], this.dir)).trim();
   }
 
+  /** Whether the mirror holds COMMIT (a commit another replica fetched later may not be here yet). */
+  async hasCommit(commit: string): Promise<boolean> {
+    if (!/^[0-9a-f]{7,64}$/.test(commit)) return false;
+    return git(['cat-file', '-e', `${commit}^{commit}`], this.dir).then(() => true, () => false);
+  }
+
+  /** Whether OLDER is an ancestor of (or equal to) NEWER; both must be in the mirror. */
+  async isAncestor(older: string, newer: string): Promise<boolean> {
+    return git(['merge-base', '--is-ancestor', older, newer], this.dir).then(() => true, () => false);
+  }
+
   /** Every `*.yaml`/`*.yml` under `sub` ('' = root) in COMMIT, path order. */
   async yamlFiles(commit: string, sub: string): Promise<GitFile[]> {
     const args = ['ls-tree', '-r', '-z', '--name-only', commit];

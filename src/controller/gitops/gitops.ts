@@ -8,7 +8,9 @@
  * With controller replicas only the holder of the reconciler lease syncs on its own (start, interval): the
  * controller calls `lead` when it gains the lease and `stopTimer` when it loses it, and those syncs write
  * with the lease fence, so a replica that lost the lease mid-sync writes nothing. `POST /sync` is an
- * operator's explicit request and runs on whichever replica receives it (writes are serialised by the store).
+ * operator's explicit request and runs on whichever replica receives it (writes are serialised by the store);
+ * every sync compares its fetch with the commit recorded as applied by any replica and fetches again when that
+ * commit is not in it, so a replica with an older fetch does not put an older commit back.
  */
 import { parseAllDocuments } from 'yaml';
 import { FustorError } from '../../kernel/errors.ts';
@@ -84,13 +86,19 @@ export class GitOps {
 
   /** The last applied commit as recorded in the store (by this or by a previous leader). */
   private async loadApplied(): Promise<void> {
-    const saved = await this.store.getMeta(META_KEY);
-    if (saved === undefined) return;
-    const s = JSON.parse(saved) as { source: string; commit: string; revision: number | null };
-    if (s.source === this.describe()) {
+    const s = await this.recordedCommit();
+    if (s !== null) {
       this.status.last_applied_commit = s.commit;
       this.status.last_applied_revision = s.revision;
     }
+  }
+
+  /** What the store says was applied last from this source, by any replica. */
+  private async recordedCommit(): Promise<{ commit: string; revision: number | null } | null> {
+    const saved = await this.store.getMeta(META_KEY);
+    if (saved === undefined) return null;
+    const s = JSON.parse(saved) as { source: string; commit: string; revision: number | null };
+    return s.source === this.describe() ? { commit: s.commit, revision: s.revision } : null;
   }
 
   /** This replica became the lease holder: take over where the previous leader got, sync now, then every interval. */
@@ -144,6 +152,23 @@ export class GitOps {
     } catch (e) {
       this.fail(null, e instanceof GitError ? `cannot fetch ${this.describe()}: ${e.message}` : (e as Error).message, [], trigger);
       return this.outcome('failed', null, null);
+    }
+    // Another replica (the lease holder, or one answering POST /sync) may have applied a commit this fetch
+    // does not contain: our fetch may be older than theirs. Fetch once more and go by the branch's head then
+    // (a newer commit, or — when it still does not contain the applied one — a rollback by force push).
+    const recorded = await this.recordedCommit();
+    if (recorded !== null && recorded.commit !== commit) {
+      try {
+        if (!(await this.mirror.hasCommit(recorded.commit) && await this.mirror.isAncestor(recorded.commit, commit))) commit = await this.mirror.fetch(this.source.branch);
+      } catch (e) {
+        if (!(e instanceof GitError)) throw e;
+        this.fail(null, `cannot fetch ${this.describe()}: ${e.message}`, [], trigger);
+        return this.outcome('failed', null, null);
+      }
+    }
+    if (recorded !== null && recorded.commit === commit) {
+      this.status.last_applied_commit = recorded.commit;
+      this.status.last_applied_revision = recorded.revision;
     }
     this.status.last_seen_commit = commit;
     if (commit === this.status.last_applied_commit) {
