@@ -281,9 +281,10 @@ test('a 50k-row snapshot with an end makes the view ready (503 → 200) with eve
 });
 
 test('503 backpressure (queue_capacity 1): batches are resent after Retry-After and nothing is lost', async () => {
-  // The pipe fans out to four views: applying a batch costs four times what receiving it does, so the
-  // one-batch queue is still full when the next batches arrive on any host (with one view, how many 503s
-  // there are depends on how fast this host applies rows compared with how fast it encodes and parses them).
+  // A 503 needs a batch to arrive while the one-batch queue is still full, i.e. the gateway applying rows
+  // more slowly than the sender encodes and the gateway parses them — a ratio of speeds. The pipe fans out
+  // to four views, so every batch is applied four times but parsed once: with one view a 2-core host saw as
+  // few as 2 503s in a run, with four at least 6, loaded or not.
   const config = demoConfig({ pipe: { queue_capacity: 1, views: ['demo', 'm1', 'm2', 'm3'] } }) as { views: Record<string, unknown> };
   for (const v of ['m1', 'm2', 'm3']) config.views[v] = { driver: 'fs', api_keys: [DEMO_KEYS.query] };
   const gw = await gateway(config);

@@ -38,7 +38,7 @@ test('readiness: 503 during the snapshot, follower snapshot end ignored, 200 aft
   const stats = await eventually(async () => {
     const r = await gw.get('/api/v1/views/demo/stats');
     return r.status === 200 ? r.json() as Promise<Json> : null;
-  }, 5000, 'view ready');
+  }, 20000, 'view ready');
   assert.equal(stats.total_files, 2);
   assert.equal(stats.total_size, 30);
   assert.equal((await gw.get('/readyz', null)).status, 200);
@@ -49,7 +49,7 @@ test('the predecessor path /api/v1/pipe/{sid}/events is an alias of the ingest p
   const res = await leader.push(realtimeBatch([fileRow('/data/alias.txt')]), { alias: true });
   assert.equal(res.status, 200);
   assert.deepEqual(await res.json(), { status: 'ok', count: 1 });
-  await eventually(async () => (await gw.get('/api/v1/views/demo/metadata?path=/data/alias.txt')).status === 200, 5000, 'alias row applied');
+  await eventually(async () => (await gw.get('/api/v1/views/demo/metadata?path=/data/alias.txt')).status === 200, 20000, 'alias row applied');
 });
 
 test('broken JSON → 422', async () => {
@@ -88,20 +88,20 @@ test('malformed rows are rejected one by one and counted; the rest of the batch 
   const before = (await pipeStats()).statistics.rows_rejected;
   const res = await leader.push(realtimeBatch([fileRow('/data/good.txt'), { path: '/data/../etc/passwd', size: 1, modified_time: 1, is_directory: false }, { path: 'relative', is_directory: false }]));
   assert.equal(res.status, 200);
-  await eventually(async () => (await gw.get('/api/v1/views/demo/metadata?path=/data/good.txt')).status === 200, 5000, 'good row applied');
+  await eventually(async () => (await gw.get('/api/v1/views/demo/metadata?path=/data/good.txt')).status === 200, 20000, 'good row applied');
   const after = await eventually(async () => {
     const s = await pipeStats();
     return s.statistics.rows_rejected >= before + 2 ? s : null;
-  }, 5000, 'rejections counted');
+  }, 20000, 'rejections counted');
   assert.equal(after.statistics.rows_rejected, before + 2);
 });
 
 test('a replayed batch (same metadata.batch_seq) is acknowledged as duplicate and not applied again', async () => {
   const create = realtimeBatch([fileRow('/data/replayed.txt')], { metadata: { batch_seq: 1001 } });
   assert.deepEqual(await leader.pushOk(create), { status: 'ok', count: 1 });
-  await eventually(async () => (await gw.get('/api/v1/views/demo/metadata?path=/data/replayed.txt')).status === 200, 5000, 'created');
+  await eventually(async () => (await gw.get('/api/v1/views/demo/metadata?path=/data/replayed.txt')).status === 200, 20000, 'created');
   await leader.pushOk(realtimeBatch([{ path: '/data/replayed.txt' }], { type: 'delete', metadata: { batch_seq: 1002 } }));
-  await eventually(async () => (await gw.get('/api/v1/views/demo/metadata?path=/data/replayed.txt')).status === 404, 5000, 'deleted');
+  await eventually(async () => (await gw.get('/api/v1/views/demo/metadata?path=/data/replayed.txt')).status === 404, 20000, 'deleted');
   const received = (await pipeStats()).statistics.events_received;
 
   const replay = await leader.pushOk(create);

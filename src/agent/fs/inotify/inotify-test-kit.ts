@@ -39,7 +39,7 @@ export async function openHarness(options: HarnessOptions = {}): Promise<Harness
   });
   if (options.start !== false) await reader.start();
 
-  const waitUntil = (condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> =>
+  const waitUntil = (condition: () => boolean, what: string, timeoutMs = 20_000): Promise<void> =>
     new Promise((resolve, reject) => {
       if (condition()) return resolve();
       const check = (): void => {

@@ -119,7 +119,7 @@ export async function openSource(
 }
 
 /** Polls `condition` every 10 ms; rejects with `what` (and `detail()`) after `timeoutMs`. */
-export async function waitUntil(condition: () => boolean, what: string, timeoutMs = 5000, detail?: () => unknown): Promise<void> {
+export async function waitUntil(condition: () => boolean, what: string, timeoutMs = 20_000, detail?: () => unknown): Promise<void> {
   const t0 = Date.now();
   while (!condition()) {
     if (Date.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${detail ? `: ${JSON.stringify(detail())}` : ''}`);
