@@ -7,6 +7,10 @@
  * exits non-zero with one line on a bad flag or a startup failure; SIGTERM/SIGINT stop cleanly (exit 0).
  * With `--database` (or FUSTOR_CONTROLLER_DATABASE, which keeps the password out of `ps`) several replicas
  * share one PostgreSQL database; the URL is only ever shown with its password redacted.
+ *
+ * `fustor controller migrate [--data-dir DIR] --database postgres://… [--secret-key-file PATH]` copies a stopped
+ * SQLite controller's state into an empty PostgreSQL database (controller/store/migrate-to-postgres.ts), prints
+ * what it copied and how to start the replicas, or exits non-zero with one line and nothing written.
  */
 import { installShutdown } from '../shutdown.ts';
 import { httpUrlParser, parsePort } from '../option-parsers.ts';
@@ -16,6 +20,7 @@ import { join } from 'node:path';
 import { createLogger } from '../../kernel/logger.ts';
 import { Controller, ControllerStartError } from '../../controller/controller.ts';
 import { parseDatabaseUrl, redactDatabaseUrl } from '../../controller/store/pg-connect.ts';
+import { MigrateError, migrateToPostgres, type MigrationReport } from '../../controller/store/migrate-to-postgres.ts';
 import { TlsFileError, type TlsMaterial } from '../../kernel/tls-files.ts';
 import { fustorHome } from '../profile.ts';
 
@@ -56,10 +61,22 @@ export function registerController(program: Command): Command {
     .option('--git <repo[#branch[:dir]]>', 'Git repository as the source of truth of Gateways, Views and Pipes (default branch: the remote HEAD; dir: the root)')
     .option('--git-interval <seconds>', 'how often to fetch the --git branch', parseInterval, 30)
     .addOption(new Option('--log-format <format>', 'log lines as JSON or pretty (default: pretty on a TTY, JSON otherwise)').choices(['json', 'pretty']));
-  return addTlsOptions(cmd, 'the management API and the member channel (wss://)')
+  addTlsOptions(cmd, 'the management API and the member channel (wss://)')
     .action(async (flags: ControllerFlags) => {
       await runController(flags);
     });
+  // The flags are declared again for `migrate --help`; commander hands those written after `migrate` to the
+  // parent command (it knows them too), so the action reads both.
+  cmd
+    .command('migrate')
+    .description('copy the state of a stopped SQLite controller (--data-dir) into an empty PostgreSQL database (--database), in one transaction, for replicas')
+    .option('--data-dir <dir>', 'the SQLite controller\'s state directory; default $FUSTOR_HOME/controller')
+    .option('--database <url>', 'the EMPTY PostgreSQL database (postgres://USER[:PASSWORD]@HOST[:PORT]/DB); default $FUSTOR_CONTROLLER_DATABASE')
+    .option('--secret-key-file <path>', 'the key the SQLite controller ran with; default $FUSTOR_CONTROLLER_SECRET_KEY_FILE, else DIR/secret-key')
+    .action(async (own: MigrateFlags) => {
+      await runMigrate(cmd, own);
+    });
+  return cmd;
 }
 
 const nonEmpty = (v: string | undefined): string | undefined => (v === undefined || v === '' ? undefined : v);
@@ -67,6 +84,38 @@ const nonEmpty = (v: string | undefined): string | undefined => (v === undefined
 function fail(message: string): never {
   process.stderr.write(`fustor: ${message}\n`);
   process.exit(1);
+}
+
+interface MigrateFlags { dataDir?: string; database?: string; secretKeyFile?: string }
+
+const MIGRATE_FLAGS = new Set(['dataDir', 'database', 'secretKeyFile']);
+
+async function runMigrate(controller: Command, own: MigrateFlags): Promise<void> {
+  const parent = controller.opts<ControllerFlags>();
+  // Flags of the running controller (--port, --git, …) mean nothing here: say so rather than ignore them.
+  const stray = controller.options.filter((o) => !MIGRATE_FLAGS.has(o.attributeName()) && controller.getOptionValueSource(o.attributeName()) === 'cli');
+  if (stray.length > 0) fail(`controller migrate takes only --data-dir, --database and --secret-key-file, not ${stray.map((o) => o.long ?? o.flags).join(', ')}`);
+  const dataDir = own.dataDir ?? parent.dataDir ?? join(fustorHome(), 'controller');
+  const database = own.database ?? parent.database ?? nonEmpty(process.env.FUSTOR_CONTROLLER_DATABASE);
+  const secretKeyFile = own.secretKeyFile ?? parent.secretKeyFile ?? nonEmpty(process.env.FUSTOR_CONTROLLER_SECRET_KEY_FILE);
+  if (database === undefined) fail('controller migrate needs --database postgres://USER[:PASSWORD]@HOST[:PORT]/DB (or FUSTOR_CONTROLLER_DATABASE): the empty PostgreSQL database to copy into');
+  let report: MigrationReport;
+  try {
+    report = await migrateToPostgres({ dataDir, database, secretKeyFile });
+  } catch (e) {
+    if (e instanceof MigrateError) fail(e.message);
+    throw e;
+  }
+  const c = report.counts;
+  const n = (count: number, one: string, many = `${one}s`) => `${count} ${count === 1 ? one : many}`;
+  const keys = report.signingKeys === 0 ? 'no signing key (none in the data dir: the first replica creates one)' : n(report.signingKeys, 'signing key');
+  process.stdout.write(`copied ${n(c.resources, 'resource')}, ${n(c.revisions, 'revision')} (current: ${report.currentRevision}), ${n(c.audit, 'audit entry', 'audit entries')}, `
+    + `${n(c.operator_tokens, 'operator token')}, ${n(c.enrollment_tokens, 'enrollment token')}, ${n(c.members, 'member')}, `
+    + `${n(c.agents + c.gateway_members, 'fleet row')}, ${n(c.member_commands, 'command')}, ${keys} and the secret-key fingerprint `
+    + `from ${report.dataDir} to ${report.database}\n`);
+  const password = report.database === database ? '' : ' (with the real password, or FUSTOR_CONTROLLER_DATABASE)';
+  process.stdout.write(`start the replicas with: fustor controller --database ${report.database} --secret-key-file ${report.secretKeyFile}${password}; `
+    + 'keep the SQLite controller stopped\n');
 }
 
 async function runController(flags: ControllerFlags): Promise<void> {

@@ -167,18 +167,25 @@ export class MigrationError extends Error {
 
 /** Apply the pending migrations (see the header); returns the versions now applied. */
 export async function migratePostgres(sql: postgres.Sql, migrations: readonly Migration[] = PG_MIGRATIONS): Promise<number[]> {
+  return sql.begin((tx) => applyPostgresMigrations(tx, migrations));
+}
+
+/**
+ * The body of `migratePostgres`, inside a transaction the caller owns (`fustor controller migrate` creates the
+ * schema and copies the data in one): takes the migration lock for the rest of that transaction, applies what
+ * is pending, returns the versions applied.
+ */
+export async function applyPostgresMigrations(tx: postgres.TransactionSql, migrations: readonly Migration[] = PG_MIGRATIONS): Promise<number[]> {
   const known = migrations.reduce((m, x) => Math.max(m, x.version), 0);
-  return sql.begin(async (tx) => {
-    await tx`SELECT pg_advisory_xact_lock(${ADVISORY_NAMESPACE}, ${MIGRATION_LOCK})`;
-    await tx`CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL)`;
-    const [{ v: applied }] = await tx<{ v: number }[]>`SELECT COALESCE(MAX(version), 0)::int AS v FROM schema_migrations`;
-    if (applied > known) throw new MigrationError(`the database is at schema version ${applied}, newer than this controller knows (${known}): run a newer fustor`);
-    for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
-      if (m.version <= applied) continue;
-      await tx.unsafe(m.sql);
-      await tx`INSERT INTO schema_migrations (version, name, applied_at) VALUES (${m.version}, ${m.name}, now())`;
-    }
-    const rows = await tx<{ version: number }[]>`SELECT version FROM schema_migrations ORDER BY version`;
-    return rows.map((r) => r.version);
-  });
+  await tx`SELECT pg_advisory_xact_lock(${ADVISORY_NAMESPACE}, ${MIGRATION_LOCK})`;
+  await tx`CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL)`;
+  const [{ v: applied }] = await tx<{ v: number }[]>`SELECT COALESCE(MAX(version), 0)::int AS v FROM schema_migrations`;
+  if (applied > known) throw new MigrationError(`the database is at schema version ${applied}, newer than this controller knows (${known}): run a newer fustor`);
+  for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
+    if (m.version <= applied) continue;
+    await tx.unsafe(m.sql);
+    await tx`INSERT INTO schema_migrations (version, name, applied_at) VALUES (${m.version}, ${m.name}, now())`;
+  }
+  const rows = await tx<{ version: number }[]>`SELECT version FROM schema_migrations ORDER BY version`;
+  return rows.map((r) => r.version);
 }
