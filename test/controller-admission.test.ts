@@ -24,7 +24,9 @@ async function enroll(name: string): Promise<string> {
 }
 
 before(async () => {
-  c = await startController({ env: { FUSTOR_CONTROLLER_ADMISSION_PENDING: '2', FUSTOR_CONTROLLER_ADMISSION_RATE: '1000', FUSTOR_CONTROLLER_ADMISSION_BURST: '1000' } });
+  // A silent member's slot is freed after 10 min here (default 10 s), so only a first frame can free one within the
+  // test's 10 s retry windows: the test cannot pass through the timeout.
+  c = await startController({ env: { FUSTOR_CONTROLLER_ADMISSION_PENDING: '2', FUSTOR_CONTROLLER_ADMISSION_RATE: '1000', FUSTOR_CONTROLLER_ADMISSION_BURST: '1000', FUSTOR_CONTROLLER_ADMISSION_FIRST_FRAME_SEC: '600' } });
   credential = await enroll('herd');
   // Distinct members: a second channel of the SAME member would replace (close) the first and free its slot.
   silentCredentials.push(await enroll('silent-a'), await enroll('silent-b'));

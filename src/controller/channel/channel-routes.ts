@@ -17,8 +17,6 @@ import { TokenBucket } from './token-bucket.ts';
 export const CHANNEL_PATH = '/api/v1/channel';
 const MAX_FRAME_BYTES = 1024 * 1024;
 const DEFAULT_POLL_WAIT_SEC = 25;
-/** How long an admitted member may stay silent before its admission slot is freed anyway. */
-const FIRST_FRAME_TIMEOUT_MS = 10_000;
 
 /**
  * `ratePerSec`/`burst`: the token bucket of new channels. `maxPending`: channels admitted whose first
@@ -26,7 +24,13 @@ const FIRST_FRAME_TIMEOUT_MS = 10_000;
  * credentials, the bucket alone would keep admitting (it is consulted only when the loop reaches each
  * upgrade); refusing beyond this many in progress sheds the load with a cheap 503 instead of queueing it.
  */
-export interface AdmissionOptions { ratePerSec: number; burst: number; maxPending: number }
+export interface AdmissionOptions {
+  ratePerSec: number;
+  burst: number;
+  maxPending: number;
+  /** How long an admitted member may stay silent before its admission slot is freed anyway (default 10 s). */
+  firstFrameTimeoutMs?: number;
+}
 
 export function channelRoutes(app: ControllerApp, hub: ChannelHub, identity: IdentityService, admission: AdmissionOptions, log: Logger): { dispose(): void; admissionsRefused(): number } {
   const bucket = new TokenBucket(admission.ratePerSec, admission.burst);
@@ -56,7 +60,7 @@ export function channelRoutes(app: ControllerApp, hub: ChannelHub, identity: Ide
     }
     // A slot is held until the member's first frame (its first report is the expensive part: manifest
     // evaluation), and released exactly once: first frame, refusal, socket closed on the way (a failed
-    // handshake never reaches the handleUpgrade callback), or FIRST_FRAME_TIMEOUT_MS for a silent member.
+    // handshake never reaches the handleUpgrade callback), or firstFrameTimeoutMs for a silent member.
     pending++;
     let released = false;
     const release = () => {
@@ -65,7 +69,7 @@ export function channelRoutes(app: ControllerApp, hub: ChannelHub, identity: Ide
       pending--;
     };
     socket.once('close', release);
-    setTimeout(release, FIRST_FRAME_TIMEOUT_MS).unref();
+    setTimeout(release, admission.firstFrameTimeoutMs ?? 10_000).unref();
     identity.authenticate(req.headers.authorization).then(({ member }) => {
       wss.handleUpgrade(req, socket, head, (ws) => {
         ws.once('message', release);

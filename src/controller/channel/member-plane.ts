@@ -3,7 +3,7 @@
  * the data dir, or in the database for PostgreSQL replicas), the member store (SQLite or PostgreSQL, like
  * the resource store), the identity service, the channel hub, the fleet monitor, and their
  * routes. Tunables come from the options or the environment (FUSTOR_CONTROLLER_CREDENTIAL_TTL_SEC,
- * FUSTOR_CONTROLLER_HEARTBEAT_SEC, FUSTOR_CONTROLLER_ADMISSION_RATE, FUSTOR_CONTROLLER_ADMISSION_BURST, FUSTOR_CONTROLLER_ADMISSION_PENDING,
+ * FUSTOR_CONTROLLER_HEARTBEAT_SEC, FUSTOR_CONTROLLER_ADMISSION_RATE, FUSTOR_CONTROLLER_ADMISSION_BURST, FUSTOR_CONTROLLER_ADMISSION_PENDING, FUSTOR_CONTROLLER_ADMISSION_FIRST_FRAME_SEC,
  * FUSTOR_CONTROLLER_WATCH_MS, FUSTOR_CONTROLLER_KEY_ACTIVATION_SEC).
  */
 import { join } from 'node:path';
@@ -33,6 +33,7 @@ export interface MemberPlaneOptions {
   admissionRatePerSec: number;
   admissionBurst: number;
   admissionMaxPending: number;
+  admissionFirstFrameSec: number;
   watchIntervalMs: number;
   keyActivationSec: number;
 }
@@ -52,6 +53,7 @@ export function memberPlaneOptionsFromEnv(): MemberPlaneOptions {
     admissionRatePerSec: envNumber('FUSTOR_CONTROLLER_ADMISSION_RATE', 50),
     admissionBurst: envNumber('FUSTOR_CONTROLLER_ADMISSION_BURST', 100),
     admissionMaxPending: envNumber('FUSTOR_CONTROLLER_ADMISSION_PENDING', 64),
+    admissionFirstFrameSec: envNumber('FUSTOR_CONTROLLER_ADMISSION_FIRST_FRAME_SEC', 10),
     watchIntervalMs: envNumber('FUSTOR_CONTROLLER_WATCH_MS', 500),
     keyActivationSec: envNumber('FUSTOR_CONTROLLER_KEY_ACTIVATION_SEC', 60),
   };
@@ -110,7 +112,7 @@ export async function createMemberPlane(opts: {
     hub,
     install(app) {
       identityRoutes(app, identity, (actor, action, kind, name) => opts.store.appendAudit(actor, action, kind, name));
-      routes = channelRoutes(app, hub, identity, { ratePerSec: o.admissionRatePerSec, burst: o.admissionBurst, maxPending: o.admissionMaxPending }, opts.log);
+      routes = channelRoutes(app, hub, identity, { ratePerSec: o.admissionRatePerSec, burst: o.admissionBurst, maxPending: o.admissionMaxPending, firstFrameTimeoutMs: o.admissionFirstFrameSec * 1000 }, opts.log);
       monitoringRoutes(app, monitor, metrics);
       commandRoutes(app, commands);
     },
