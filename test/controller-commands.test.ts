@@ -173,6 +173,10 @@ test('an agent that is away: the command waits (exit 1 after --wait), expires af
   assert.match(table, /^ID\s+MEMBER\s+COMMAND\s+PIPE\s+STATE/);
   assert.match(table, new RegExp(`${laterId}\\s+agent/cmd-b\\s+renew_credential\\s+-\\s+succeeded`));
   assert.match(table, new RegExp(`${shortId}\\s+agent/cmd-b\\s+rescan\\s+-\\s+expired`));
+  const detail = await ok(['get', 'agent', 'cmd-b']);
+  assert.match(detail, /COMMAND\s+PIPE\s+STATE\s+CREATED\s+MESSAGE/, 'get agent NAME ends with its recent commands');
+  assert.match(detail, /renew_credential\s+-\s+succeeded\s+\S+\s+credential renewed/);
+  assert.match(detail, /rescan\s+-\s+expired/);
   const one = JSON.parse(await ok(['get', 'commands', laterId, '-o', 'json'])) as { id: string; actor: string };
   assert.equal(one.id, laterId);
   assert.equal(one.actor, 'admin');

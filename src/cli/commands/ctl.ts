@@ -26,7 +26,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import {
-  normalizeKind, type AgentInfo, type SigningKeyInfo, type ApplyResult, type DiffResult, type FleetStatus, type GatewayMemberInfo, type HistoryPage, type StoredResourceView,
+  normalizeKind, type AgentInfo, type CommandList, type SigningKeyInfo, type ApplyResult, type DiffResult, type FleetStatus, type GatewayMemberInfo, type HistoryPage, type StoredResourceView,
 } from '../../protocol/index.ts';
 import { componentTable, fleetText, memberDetails, memberTable } from './ctl-fleet.ts';
 import { getCommands } from './ctl-commands.ts';
@@ -279,6 +279,8 @@ async function getMembers(c: Client, kind: 'agent' | 'gateway', name: string | u
     return print(format, items, () => table(t.header, t.rows));
   }
   const m = await c.call<AgentInfo | GatewayMemberInfo>('GET', `${path}/${encodeURIComponent(name)}`);
+  // The table form ends with the member's last commands (what was asked of it lately, and how it went).
+  const recent = format === 'table' ? (await c.call<CommandList>('GET', `/api/v1/commands?kind=${kind}&name=${encodeURIComponent(name)}&limit=5`)).items : [];
   print(format, m, () => {
     const t = memberTable([m], kind);
     table(t.header, t.rows);
@@ -287,6 +289,10 @@ async function getMembers(c: Client, kind: 'agent' | 'gateway', name: string | u
     if (parts.rows.length > 0) {
       out('');
       table(parts.header, parts.rows);
+    }
+    if (recent.length > 0) {
+      out('');
+      table(['COMMAND', 'PIPE', 'STATE', 'CREATED', 'MESSAGE'], recent.map((x) => [x.command, x.pipe ?? '-', x.state, x.created_at, x.message ?? '-']));
     }
   });
 }
