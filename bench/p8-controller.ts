@@ -39,6 +39,7 @@
  * node flags to the controller (e.g. `--cpu-prof --cpu-prof-dir=DIR`).
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { exitOf, stopChild, waitForOutput } from './lib/child-process.ts';
 import { createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -126,25 +127,8 @@ async function startController(env: Record<string, string>): Promise<ControllerP
   const child: ChildProcess = spawn(cmd, args, {
     cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FUSTOR_LOG_LEVEL: process.env.FUSTOR_LOG_LEVEL ?? 'info', ...env },
   });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const url = await new Promise<string>((resolve, reject) => {
-    let seen = '';
-    const timer = setTimeout(() => reject(new Error(`controller did not report its URL within 30 s; log: ${logFile}`)), 30_000);
-    const onData = (chunk: Buffer) => {
-      seen = (seen + chunk.toString('utf8')).slice(-8192);
-      const m = /^controller listening on (http:\/\/\S+)$/m.exec(seen);
-      if (m !== null) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`controller exited with ${code} before listening: ${seen.trim().split('\n').slice(-3).join(' | ')}`));
-    });
-  });
+  const exited = exitOf(child);
+  const [, url] = await waitForOutput(child, exited, { pattern: /^controller listening on (http:\/\/\S+)$/m, what: 'controller', timeoutMs: 30_000, logFile, matchStderr: true });
   child.stdout?.pipe(log);
   child.stderr?.pipe(log);
   const adminToken = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
@@ -157,12 +141,7 @@ async function startController(env: Record<string, string>): Promise<ControllerP
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     },
     async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-        await exited;
-        clearTimeout(killer);
-      }
+      await stopChild(child, exited, 10_000);
       log.end();
       if (!process.env.FUSTOR_BENCH_KEEP_LOGS) rmSync(dir, { recursive: true, force: true });
       else console.error(`controller data dir and log kept in ${dir}`);

@@ -4,6 +4,7 @@
  * reads its status (Unix socket), memory and CPU time (/proc). Used by P5–P7.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { exitOf, stopChild, waitForOutput } from './child-process.ts';
 import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -72,7 +73,7 @@ export async function startAgent(o: AgentOptions): Promise<AgentProcess> {
     env: { ...process.env, FUSTOR_LOG_LEVEL: process.env.FUSTOR_LOG_LEVEL ?? 'info', ...o.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const exited = exitOf(child);
   const cleanup = (keepLog = false) => {
     log.end();
     if (!keepLog && !process.env.FUSTOR_BENCH_KEEP_LOGS) rmSync(configDir, { recursive: true, force: true });
@@ -83,26 +84,8 @@ export async function startAgent(o: AgentOptions): Promise<AgentProcess> {
   const timeoutMs = o.startTimeoutMs ?? 30_000;
   let runningAt: number;
   try {
-    runningAt = await new Promise<number>((resolve, reject) => {
-      let seen = '';
-      const timer = setTimeout(() => reject(new Error(`agent did not report 'agent running' within ${timeoutMs} ms; log: ${logFile}`)), timeoutMs);
-      const onErr = (chunk: Buffer) => { seen = (seen + chunk.toString('utf8')).slice(-8192); };
-      const onData = (chunk: Buffer) => {
-        seen = (seen + chunk.toString('utf8')).slice(-8192);
-        if (/^agent running: \d+ pipes/m.test(seen)) {
-          clearTimeout(timer);
-          child.stdout?.off('data', onData);
-          child.stderr?.off('data', onErr);
-          resolve(performance.now());
-        }
-      };
-      child.stdout?.on('data', onData);
-      child.stderr?.on('data', onErr);
-      void exited.then((code) => {
-        clearTimeout(timer);
-        reject(new Error(`agent exited with ${code} before running: ${seen.trim().split('\n').slice(-3).join(' | ')}`));
-      });
-    });
+    await waitForOutput(child, exited, { pattern: /^agent running: \d+ pipes/m, what: 'agent', timeoutMs, logFile });
+    runningAt = performance.now();
   } catch (e) {
     child.kill('SIGKILL');
     await exited;
@@ -117,12 +100,7 @@ export async function startAgent(o: AgentOptions): Promise<AgentProcess> {
     memory: () => readMemory(pid),
     cpuSeconds: () => cpuSecondsOf(pid),
     async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-        await exited;
-        clearTimeout(killer);
-      }
+      await stopChild(child, exited, 20_000);
       cleanup();
       return child.exitCode;
     },

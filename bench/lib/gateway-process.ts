@@ -3,6 +3,7 @@
  * configuration, and reads its memory from /proc. The benchmark process stays separate from the gateway.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { exitOf, stopChild, waitForOutput } from './child-process.ts';
 import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -81,25 +82,9 @@ export async function startGateway(opts: { nodeOptions?: string; startTimeoutMs?
   const child: ChildProcess = spawn(join(ROOT, 'bin/fustor'), ['fusion', '--config', dir, '--port', String(port), '--log-format', 'json'], {
     cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const url = await new Promise<string>((resolve, reject) => {
-    let seen = '';
-    const timer = setTimeout(() => reject(new Error(`gateway did not report its URL within ${opts.startTimeoutMs ?? 30000} ms; log: ${logFile}`)), opts.startTimeoutMs ?? 30000);
-    const onData = (chunk: Buffer) => {
-      seen = (seen + chunk.toString('utf8')).slice(-4096);
-      const m = /fusion listening on (https?:\/\/[^\s"'\\]+)/.exec(seen);
-      if (m !== null) {
-        clearTimeout(timer);
-        resolve(m[1].replace(/\/$/, ''));
-      }
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`gateway exited with ${code} before listening: ${seen.trim().split('\n').slice(-3).join(' | ')}`));
-    });
-  });
+  const exited = exitOf(child);
+  const [, listening] = await waitForOutput(child, exited, { pattern: /fusion listening on (https?:\/\/[^\s"'\\]+)/, what: 'gateway', timeoutMs: opts.startTimeoutMs ?? 30_000, logFile, matchStderr: true });
+  const url = listening.replace(/\/$/, '');
   // Keep draining the pipes into the log file: a full pipe would stall the gateway.
   child.stdout?.pipe(log);
   child.stderr?.pipe(log);
@@ -108,12 +93,7 @@ export async function startGateway(opts: { nodeOptions?: string; startTimeoutMs?
     url, pid, view: VIEW, receiverKey: RECEIVER_KEY, queryKey: QUERY_KEY, logFile,
     memory: () => readMemory(pid),
     async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-        await exited;
-        clearTimeout(killer);
-      }
+      await stopChild(child, exited, 10_000);
       log.end();
       if (!process.env.FUSTOR_BENCH_KEEP_LOGS) rmSync(dir, { recursive: true, force: true });
     },
