@@ -464,7 +464,7 @@ export class BatchSender implements Disposable {
   /** Replace `b` in its lane by two halves (fresh identities: `b` was never accepted). */
   private halve(b: OutBatch): OutBatch[] {
     const [head, tail] = splitParts(b.parts, Math.ceil(b.rows / 2));
-    const halves = [head, tail].map((parts) => b.lane.batch(parts, b.sourceType, b.isEnd, b.metadata, null));
+    const halves = [head, tail].map((parts) => b.lane.batch(parts, b.sourceType, b.isEnd, b.metadata, null, b.enqueuedAt));
     b.lane.replace(b, halves);
     return halves;
   }

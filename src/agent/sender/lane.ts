@@ -253,9 +253,7 @@ export class Lane {
       this.pendingBytes -= b;
       if (!whole) break; // the batch is full
     }
-    const b = this.batch(parts, this.sourceType, false, metadata, null);
-    b.enqueuedAt = oldest;
-    return b;
+    return this.batch(parts, this.sourceType, false, metadata, null, oldest);
   }
 
   /** Put a formed batch in the window (after `form`). */
@@ -296,12 +294,13 @@ export class Lane {
     return { rows, batches, signals };
   }
 
-  batch(parts: EventPart[], sourceType: BatchSourceType, isEnd: boolean, metadata: Record<string, unknown> | undefined, signal: PendingSignal | null): OutBatch {
+  /** `enqueuedAt`: when its oldest row was handed to the sender (NaN for a signal, which carries no row). */
+  batch(parts: EventPart[], sourceType: BatchSourceType, isEnd: boolean, metadata: Record<string, unknown> | undefined, signal: PendingSignal | null, enqueuedAt = Number.NaN): OutBatch {
     let rows = 0;
     for (const p of parts) rows += p.n;
     return {
       lane: this, sourceType, isEnd, metadata, parts, rows, bytes: estimateBytes(parts, metadata),
-      epoch: 0, seq: 0, body: null, inFlight: false, notBefore: 0, attempts: 0, signal, pushed: false, dropped: false, enqueuedAt: Number.NaN,
+      epoch: 0, seq: 0, body: null, inFlight: false, notBefore: 0, attempts: 0, signal, pushed: false, dropped: false, enqueuedAt,
     };
   }
 
