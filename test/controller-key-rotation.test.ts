@@ -71,8 +71,10 @@ test('rotate: published at once, signing after the delay; renewed credentials ca
   assert.deepEqual((await jwksKids()).sort(), [old.kid, newKid].sort(), 'both keys published at once');
 
   await eventually(async () => (await keys()).find((k) => k.kid === newKid)?.signing === true, 20000, 'the new key signs after the activation delay');
-  const after = await keys();
-  assert.ok(after.find((k) => k.kid === old.kid)?.published_until !== null, 'the old key stays published for a while');
+  const retired = (await keys()).find((k) => k.kid === old.kid);
+  assert.ok(retired !== undefined, 'the old key is still listed');
+  assert.equal(retired.signing, false);
+  assert.ok(retired.published_until !== null && Date.parse(retired.published_until) > Date.now(), 'the old key stays published for a while');
 
   assert.match(await ok(['renew', 'agent', 'rot-a']), /succeeded: credential renewed/);
   assert.equal(credentialKid(credFile), newKid, 'the renewed credential is signed with the new key');

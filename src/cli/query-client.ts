@@ -5,7 +5,7 @@
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import { DEFAULT_SERVER, resolveTarget, type Target } from './profile.ts';
-import { tlsProblem } from './network-error.ts';
+import { networkCause, tlsProblem } from './network-error.ts';
 
 export type Params = Record<string, string | number | boolean | undefined>;
 
@@ -117,9 +117,7 @@ export function parseRetryAfter(value: string | null): number {
 function unreachable(server: string, e: unknown): QueryError {
   const tls = tlsProblem(e, server);
   if (tls !== null) return new QueryError(`cannot reach the gateway at ${server}: ${tls}`, 0);
-  const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-  const why = cause?.code ?? cause?.message ?? (e as Error).message;
-  return new QueryError(`cannot reach the gateway at ${server} (${why}): start it, or pass --server URL / set FUSTOR_SERVER`, 0);
+  return new QueryError(`cannot reach the gateway at ${server} (${networkCause(e)}): start it, or pass --server URL / set FUSTOR_SERVER`, 0);
 }
 
 const serverText = (body: ErrorBody): string | undefined => {

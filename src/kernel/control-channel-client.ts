@@ -84,13 +84,17 @@ export class ControlChannelClient {
   }
 
   get connected(): boolean {
-    return (this.ws !== null && this.ws.readyState === WebSocket.OPEN) || (this.poll !== null && this.pollOpen);
+    return this.transport !== null;
   }
 
-  /** Which transport carries the channel now (null: none). */
+  /** Which transport carries the channel now (null: none). `pollOpen` is only ever true while `poll` is set. */
   get transport(): 'websocket' | 'long-poll' | null {
-    if (this.ws !== null && this.ws.readyState === WebSocket.OPEN) return 'websocket';
-    return this.poll !== null && this.pollOpen ? 'long-poll' : null;
+    if (this.wsOpen()) return 'websocket';
+    return this.pollOpen ? 'long-poll' : null;
+  }
+
+  private wsOpen(): boolean {
+    return this.ws !== null && this.ws.readyState === WebSocket.OPEN;
   }
 
   /** Sends a report now (level-based state). `full` marks a complete report after a reconnect or a request. */
@@ -105,11 +109,11 @@ export class ControlChannelClient {
   }
 
   private canSend(): boolean {
-    return (this.ws !== null && this.ws.readyState === WebSocket.OPEN) || this.poll !== null;
+    return this.wsOpen() || this.poll !== null;
   }
 
   private transmit(frame: object): void {
-    if (this.ws !== null && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(frame));
+    if (this.wsOpen()) this.ws?.send(JSON.stringify(frame));
     else this.poll?.send(frame);
   }
 

@@ -19,7 +19,6 @@ import { installShutdown } from '../shutdown.ts';
 
 interface AgentFlags { config?: string; stateDir?: string; logFormat?: 'json' | 'pretty'; controller?: string; token?: string; name?: string }
 
-export { fustorHome };
 
 export function defaultAgentStateDir(): string {
   return join(fustorHome(), 'agent');

@@ -6,7 +6,7 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { stringify } from 'yaml';
 import type { FieldProblem } from '../../protocol/index.ts';
-import { tlsProblem } from '../network-error.ts';
+import { networkCause, tlsProblem } from '../network-error.ts';
 
 export const DEFAULT_CONTROLLER_URL = 'http://127.0.0.1:8100';
 
@@ -36,9 +36,7 @@ export class Client {
     } catch (e) {
       const tls = tlsProblem(e, this.server);
       if (tls !== null) throw new CtlError(`cannot reach the controller at ${this.server}: ${tls}`);
-      const inner = (e as { cause?: { code?: string; message?: string } }).cause;
-      const cause = inner?.code ?? inner?.message ?? (e as Error).message;
-      throw new CtlError(`cannot reach the controller at ${this.server} (${cause}): is it running? pass --server or set FUSTOR_SERVER`);
+      throw new CtlError(`cannot reach the controller at ${this.server} (${networkCause(e)}): is it running? pass --server or set FUSTOR_SERVER`);
     }
     const text = await res.text();
     let parsed: unknown;

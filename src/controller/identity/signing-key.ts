@@ -89,11 +89,21 @@ export interface MetaStore { getMeta(key: string): Promise<string | undefined>; 
 
 /** PostgreSQL replicas: the ring sealed in `meta.signing_key` (see the header); the first replica creates it. */
 export class MetaKeyringStorage implements KeyringStorage {
+  /** The row as last opened: replicas reload every second, and the row changes only on a rotation. */
+  private last: { sealed: string; entries: StoredEntry[] } | null = null;
+
   constructor(private readonly meta: MetaStore, private readonly box: SealingBox) {}
 
   async load(): Promise<StoredEntry[]> {
     let sealed = await this.meta.getMeta(SIGNING_KEY_META);
     if (sealed === undefined) sealed = await this.meta.claimMeta(SIGNING_KEY_META, this.box.seal(ringText(await firstKey()), SIGNING_KEY_AAD));
+    if (this.last?.sealed === sealed) return this.last.entries;
+    const entries = this.open(sealed);
+    this.last = { sealed, entries };
+    return entries;
+  }
+
+  private open(sealed: string): StoredEntry[] {
     let text: string;
     try {
       text = this.box.open(sealed, SIGNING_KEY_AAD);
