@@ -9,14 +9,13 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import { connect } from 'node:net';
-import { exportJWK, generateKeyPair } from 'jose';
 import { ControlChannelClient } from '../src/kernel/control-channel-client.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { startManagedAgent, type RunningAgent } from './helpers/agent.ts';
-import { gatewayDoc, pipeDoc, startController, viewDoc, type RunningController } from './helpers/controller.ts';
+import { gatewayDoc, pipeDoc, startController, viewDoc, type RunningController, enrollMember } from './helpers/controller.ts';
 import { eventually, FUSTOR_BIN } from './helpers/gateway.ts';
 
 process.env.FUSTOR_CONTROLLER_HEARTBEAT_SEC = '1';
@@ -132,12 +131,10 @@ test('FUSTOR_MEMBER_CHANNEL=poll skips the WebSocket; a bad value is one line na
 
 test('in long-poll mode the WebSocket is probed again: once the path carries it, the channel moves back to WebSocket', async () => {
   const token = await ok(['token', 'create', '--kind', 'agent']);
-  const { publicKey } = await generateKeyPair('ES256', { extractable: true });
-  const enrolled = await c.json('/api/v1/enroll', 'POST', { token: null, body: { token, kind: 'agent', name: 'prober', public_key: await exportJWK(publicKey) } });
-  assert.equal(enrolled.status, 201, JSON.stringify(enrolled.body));
+  const enrolled = await enrollMember(c, { token, name: 'prober' });
   const opened: string[] = [];
   const client = new ControlChannelClient({
-    url: proxyUrl, credential: () => enrolled.body.credential as string, report: () => ({ version: '0.1.0' }), backoff: { baseMs: 50, maxMs: 500 },
+    url: proxyUrl, credential: () => enrolled.credential, report: () => ({ version: '0.1.0' }), backoff: { baseMs: 50, maxMs: 500 },
     onManifest: async () => ({ status: 'APPLIED' }), onOpen: (t) => opened.push(t), websocketProbeMs: 1000,
   });
   allowUpgrades = false;

@@ -8,19 +8,14 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import WebSocket from 'ws';
-import { exportJWK, generateKeyPair } from 'jose';
-import { startController, type RunningController } from './helpers/controller.ts';
+import { startController, type RunningController, enrollMember } from './helpers/controller.ts';
 
 let c: RunningController;
 let credential = '';
 const silentCredentials: string[] = [];
 
 async function enroll(name: string): Promise<string> {
-  const tok = await c.json('/api/v1/tokens/enrollment', 'POST', { body: { kind: 'agent' } });
-  const { publicKey } = await generateKeyPair('ES256', { extractable: true });
-  const res = await c.json('/api/v1/enroll', 'POST', { token: null, body: { token: tok.body.token, kind: 'agent', name, public_key: await exportJWK(publicKey) } });
-  assert.equal(res.status, 201, JSON.stringify(res.body));
-  return res.body.credential as string;
+  return (await enrollMember(c, { name })).credential;
 }
 
 before(async () => {

@@ -9,7 +9,7 @@ import WebSocket from 'ws';
 import { exportJWK, generateKeyPair } from 'jose';
 import { ControlChannelClient } from '../src/kernel/control-channel-client.ts';
 import type { ApplyStatus, ControllerFrame, ManifestFrame } from '../src/protocol/index.ts';
-import { gatewayDoc, pipeDoc, secretDoc, startController, viewDoc, type RunningController } from './helpers/controller.ts';
+import { gatewayDoc, pipeDoc, secretDoc, startController, viewDoc, type RunningController, enrollMember } from './helpers/controller.ts';
 
 type Json = Record<string, unknown>;
 let c: RunningController;
@@ -17,12 +17,8 @@ let c: RunningController;
 before(async () => { c = await startController(); });
 after(async () => { await c.stop(); });
 
-async function enroll(name: string, labels: Record<string, string>, kind = 'agent'): Promise<{ id: string; credential: string }> {
-  const tok = await c.json('/api/v1/tokens/enrollment', 'POST', { body: { kind, labels } });
-  const { publicKey } = await generateKeyPair('ES256', { extractable: true });
-  const res = await c.json('/api/v1/enroll', 'POST', { token: null, body: { token: tok.body.token, kind, name, public_key: await exportJWK(publicKey) } });
-  assert.equal(res.status, 201, JSON.stringify(res.body));
-  return { id: res.body.member_id as string, credential: res.body.credential as string };
+async function enroll(name: string, labels: Record<string, string>, kind: 'agent' | 'gateway' = 'agent'): Promise<{ id: string; credential: string }> {
+  return enrollMember(c, { name, labels, kind });
 }
 
 async function until(pred: () => boolean, ms = 20_000): Promise<void> {

@@ -14,7 +14,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exportJWK, generateKeyPair } from 'jose';
-import { gatewayDoc, pipeDoc, queryKeyDoc, secretDoc, startController, viewDoc, type RunningController } from './helpers/controller.ts';
+import { gatewayDoc, pipeDoc, queryKeyDoc, secretDoc, startController, viewDoc, type RunningController, enrollMember } from './helpers/controller.ts';
 import { FUSTOR_BIN, ROOT } from './helpers/gateway.ts';
 import { deferrals, freshDatabase, PG_SKIP } from './helpers/postgres.ts';
 import { SQLITE_MIGRATIONS, type Migration } from '../src/controller/store/sqlite-migrations.ts';
@@ -46,12 +46,7 @@ function assertOneLineFailure(r: Run, re: RegExp): void {
   assert.match(r.stderr.trim(), re);
 }
 
-async function enroll(c: RunningController, token: string, kind: 'agent' | 'gateway', name: string): Promise<{ id: string; credential: string }> {
-  const { publicKey } = await generateKeyPair('ES256', { extractable: true });
-  const res = await c.json('/api/v1/enroll', 'POST', { token: null, body: { token, kind, name, public_key: await exportJWK(publicKey) } });
-  assert.equal(res.status, 201, JSON.stringify(res.body));
-  return { id: res.body.member_id as string, credential: res.body.credential as string };
-}
+const enroll = (c: RunningController, token: string, kind: 'agent' | 'gateway', name: string) => enrollMember(c, { token, kind, name });
 
 /** The member's manifest content over the long-poll channel (a full report asks for it). */
 async function manifestOf(c: RunningController, credential: string): Promise<Json> {

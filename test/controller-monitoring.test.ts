@@ -6,10 +6,9 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { exportJWK, generateKeyPair } from 'jose';
 import { ControlChannelClient, type MemberReport } from '../src/kernel/control-channel-client.ts';
 import type { AgentInfo, ApplyStatus, FleetStatus, GatewayMemberInfo } from '../src/protocol/index.ts';
-import { startController, type RunningController } from './helpers/controller.ts';
+import { startController, type RunningController, enrollMember } from './helpers/controller.ts';
 
 // Read by the controller process (src/controller/channel/member-plane.ts): offline after 3 s without a report.
 process.env.FUSTOR_CONTROLLER_HEARTBEAT_SEC = '1';
@@ -24,11 +23,7 @@ after(async () => {
 });
 
 async function enroll(ctl: RunningController, name: string, kind: 'agent' | 'gateway' = 'agent'): Promise<string> {
-  const tok = await ctl.json('/api/v1/tokens/enrollment', 'POST', { body: { kind } });
-  const { publicKey } = await generateKeyPair('ES256', { extractable: true });
-  const res = await ctl.json('/api/v1/enroll', 'POST', { token: null, body: { token: tok.body.token, kind, name, public_key: await exportJWK(publicKey) } });
-  assert.equal(res.status, 201, JSON.stringify(res.body));
-  return res.body.credential as string;
+  return (await enrollMember(ctl, { name, kind })).credential;
 }
 
 /** A member on the real channel client; `report` is read on every heartbeat, so tests change it in place. */

@@ -12,12 +12,12 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { decodeProtectedHeader, exportJWK, generateKeyPair } from 'jose';
+import { decodeProtectedHeader } from 'jose';
 import postgres from 'postgres';
 import { ControlChannelClient, type ControlChannelClientOptions } from '../src/kernel/control-channel-client.ts';
 import type { CommandFrame, ControllerFrame, ManifestFrame } from '../src/protocol/index.ts';
 import {
-  gatewayDoc, pipeDoc, runControllerExpectingFailure, secretDoc, startController, viewDoc, type RunningController,
+  enrollMember, gatewayDoc, pipeDoc, runControllerExpectingFailure, secretDoc, startController, viewDoc, type RunningController,
 } from './helpers/controller.ts';
 import { deferrals, freshDatabase, PG_SKIP, type Defer } from './helpers/postgres.ts';
 
@@ -195,12 +195,7 @@ test('failover — only the leader runs GitOps; after kill -9 of the leader the 
 
 // ---- members across replicas -----------------------------------------------------------------
 
-async function enroll(c: RunningController, token: string, kind: 'agent' | 'gateway', name: string): Promise<{ id: string; credential: string }> {
-  const { publicKey } = await generateKeyPair('ES256', { extractable: true });
-  const res = await c.json('/api/v1/enroll', 'POST', { token: null, body: { token, kind, name, public_key: await exportJWK(publicKey) } });
-  assert.equal(res.status, 201, JSON.stringify(res.body));
-  return { id: res.body.member_id as string, credential: res.body.credential as string };
-}
+const enroll = (c: RunningController, token: string, kind: 'agent' | 'gateway', name: string) => enrollMember(c, { token, kind, name });
 
 function member(c: RunningController, credential: string, defer: Defer, onCommand?: ControlChannelClientOptions['onCommand']) {
   const manifests: ManifestFrame[] = [];

@@ -10,8 +10,8 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
-import { startController, gatewayDoc, viewDoc, queryKeyDoc, type RunningController } from './helpers/controller.ts';
+import { generateKeyPair, SignJWT, type CryptoKey } from 'jose';
+import { startController, gatewayDoc, viewDoc, queryKeyDoc, type RunningController, enrollMember } from './helpers/controller.ts';
 import {
   demoConfig, dirRow, eventually, fileRow, realtimeBatch, request, runFusionExpectingFailure, runGatewayExpectingFailure, snapshotBatch, startManagedGateway,
   type Batch, type RunningGateway,
@@ -42,10 +42,8 @@ async function enrollmentToken(kind: 'agent' | 'gateway'): Promise<string> {
 
 /** A managed agent as the controller sees it: its own key pair, enrolled with an agent token. */
 async function enrollAgent(name: string): Promise<Agent> {
-  const { publicKey, privateKey } = await generateKeyPair('ES256', { extractable: true });
-  const res = await c.json('/api/v1/enroll', 'POST', { token: null, body: { token: await enrollmentToken('agent'), kind: 'agent', name, public_key: await exportJWK(publicKey) } });
-  assert.equal(res.status, 201, JSON.stringify(res.body));
-  return { id: res.body.member_id as string, credential: res.body.credential as string, key: privateKey };
+  const m = await enrollMember(c, { name, token: await enrollmentToken('agent') });
+  return { id: m.id, credential: m.credential, key: m.privateKey };
 }
 
 /** Renewal by proof of possession, as a managed agent does at half-life. */

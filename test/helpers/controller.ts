@@ -12,6 +12,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import assert from 'node:assert/strict';
+import { exportJWK, generateKeyPair, type CryptoKey } from 'jose';
 import { FUSTOR_BIN, ROOT } from './gateway.ts';
 import { waitForReady, watchOutput } from './process.ts';
 
@@ -158,3 +160,18 @@ export const pipeDoc = (name: string, view: string, extra: Doc = {}): Doc => ({
 });
 export const secretDoc = (name: string, data: Record<string, string>): Doc => ({ apiVersion: 'fustor.io/v1', kind: 'Secret', metadata: { name }, spec: { data } });
 export const queryKeyDoc = (name: string, views: string[]): Doc => ({ apiVersion: 'fustor.io/v1', kind: 'QueryKey', metadata: { name }, spec: { views } });
+
+export interface EnrolledMember { id: string; credential: string; privateKey: CryptoKey }
+
+/**
+ * Enrolls a member over the API as a real member does (its own P-256 key pair, generated here) and asserts 201.
+ * Without `token`, a fresh single-use enrollment token of the kind (and labels) is created first.
+ */
+export async function enrollMember(c: RunningController, o: { name: string; kind?: 'agent' | 'gateway'; token?: string; labels?: Record<string, string> }): Promise<EnrolledMember> {
+  const kind = o.kind ?? 'agent';
+  const token = o.token ?? (await c.json('/api/v1/tokens/enrollment', 'POST', { body: { kind, ...(o.labels === undefined ? {} : { labels: o.labels }) } })).body.token as string;
+  const { publicKey, privateKey } = await generateKeyPair('ES256', { extractable: true });
+  const res = await c.json('/api/v1/enroll', 'POST', { token: null, body: { token, kind, name: o.name, public_key: await exportJWK(publicKey) } });
+  assert.equal(res.status, 201, JSON.stringify(res.body));
+  return { id: res.body.member_id as string, credential: res.body.credential as string, privateKey };
+}
