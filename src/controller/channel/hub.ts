@@ -209,9 +209,9 @@ export class ChannelHub {
 
   private async onFrame(st: MemberState, f: MemberFrame): Promise<void> {
     if (f.type === 'command_result') return this.onCommandResult(st, f);
-    const first = !st.reported;
     await this.onReport(st, f);
-    if (first) void this.deliverCommands(); // a command that waited for this member goes out now, not on the next tick
+    // A (re)connecting member's first report: a command that waited for it goes out now, not on the next tick.
+    if (f.full === true) void this.deliverCommands();
   }
 
   private async onCommandResult(st: MemberState, r: CommandResultFrame): Promise<void> {
@@ -280,6 +280,8 @@ export class ChannelHub {
 
   private async evaluate(st: MemberState): Promise<void> {
     if (!st.reported || st.member.revokedAt !== null) return;
+    // Read per evaluation, not taken from the last watch tick: a report right after an apply gets the new
+    // manifest at once, and a re-evaluation never pushes an older revision than a concurrent report did.
     const revision = await this.store.currentRevision();
     const inputs = await this.inputs(revision);
     // Heartbeats re-evaluate every member; the manifest only changes with the inputs, so build and hash it once per inputs.
@@ -310,7 +312,8 @@ export class ChannelHub {
       if (revision === this.watchedRevision && !membersChanged) return;
       if (membersChanged) {
         this.membersVersion++; // gateway manifests list the agents of each pipe and the revoked members
-        await this.closeRevokedElsewhere();
+        // The members read here are the ones the re-evaluation below builds manifests from (one read, not two).
+        this.closeRevokedElsewhere((await this.inputs(revision)).members);
       }
       // Recorded only once handled: a failure above is retried on the next tick.
       this.watchedRevision = revision;
@@ -325,9 +328,9 @@ export class ChannelHub {
   }
 
   /** Members revoked on another replica (this one's identity service did not see it) that hold a channel here. */
-  private async closeRevokedElsewhere(): Promise<void> {
+  private closeRevokedElsewhere(members: readonly MemberRecord[]): void {
     if (this.states.size === 0) return;
-    const current = new Map((await this.members.listMembers()).map((m) => [m.id, m]));
+    const current = new Map(members.map((m) => [m.id, m]));
     for (const [id, st] of [...this.states]) {
       const m = current.get(id);
       if (m !== undefined && m.revokedAt !== null && st.member.revokedAt === null) this.revoked(m);

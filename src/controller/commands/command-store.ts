@@ -9,7 +9,7 @@
 import type Database from 'better-sqlite3';
 import type { CommandInfo, CommandState, MemberCommandName, MemberKind } from '../../protocol/index.ts';
 import type { Disposable } from '../../kernel/disposable.ts';
-import { isoTime, isoTimeOrNull, type DbTime } from '../store/rows.ts';
+import { isoTime, isoTimeOrNull, memberAuditKind, type DbTime } from '../store/rows.ts';
 import { openSideConnection } from '../store/statement-cache.ts';
 
 export interface NewCommand {
@@ -60,10 +60,13 @@ export class SqliteCommandStore implements CommandStore {
   }
 
   async create(c: NewCommand): Promise<CommandInfo> {
-    this.sql(`INSERT INTO member_commands (id, member_id, kind, member, command, pipe, state, actor, created_at, expires_at)
-      VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)`).run(c.id, c.memberId, c.kind, c.member, c.command, c.pipe, c.actor, iso(c.now), iso(c.expiresAt));
-    this.sql(`INSERT INTO audit (revision, actor, time, action, kind, name, before_hash, after_hash) VALUES (NULL, ?, ?, ?, ?, ?, NULL, NULL)`)
-      .run(c.actor, iso(c.now), `command.${c.command}`, c.kind === 'agent' ? 'Agent' : 'GatewayMember', c.member);
+    // The command and its audit row together, as on PostgreSQL.
+    this.db.transaction(() => {
+      this.sql(`INSERT INTO member_commands (id, member_id, kind, member, command, pipe, state, actor, created_at, expires_at)
+        VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)`).run(c.id, c.memberId, c.kind, c.member, c.command, c.pipe, c.actor, iso(c.now), iso(c.expiresAt));
+      this.sql(`INSERT INTO audit (revision, actor, time, action, kind, name, before_hash, after_hash) VALUES (NULL, ?, ?, ?, ?, ?, NULL, NULL)`)
+        .run(c.actor, iso(c.now), `command.${c.command}`, memberAuditKind(c.kind), c.member);
+    }).immediate();
     return toCommandInfo(this.sql('SELECT * FROM member_commands WHERE id = ?').get(c.id) as CommandRow, c.now);
   }
 

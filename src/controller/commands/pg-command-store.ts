@@ -5,6 +5,7 @@
  */
 import type { CommandInfo } from '../../protocol/index.ts';
 import type { Sql } from '../store/pg-connect.ts';
+import { memberAuditKind } from '../store/rows.ts';
 import { toCommandInfo, type CommandRow, type CommandStore, type NewCommand, type OpenCommand } from './command-store.ts';
 
 export class PgCommandStore implements CommandStore {
@@ -15,7 +16,7 @@ export class PgCommandStore implements CommandStore {
     const row = await this.sql.begin(async (tx) => {
       const [r] = await tx<CommandRow[]>`INSERT INTO member_commands (id, member_id, kind, member, command, pipe, state, actor, created_at, expires_at)
         VALUES (${c.id}, ${c.memberId}, ${c.kind}, ${c.member}, ${c.command}, ${c.pipe}, 'pending', ${c.actor}, ${created}, ${new Date(c.expiresAt)}) RETURNING *`;
-      await tx`INSERT INTO audit (revision, actor, time, action, kind, name) VALUES (NULL, ${c.actor}, ${created}, ${`command.${c.command}`}, ${c.kind === 'agent' ? 'Agent' : 'GatewayMember'}, ${c.member})`;
+      await tx`INSERT INTO audit (revision, actor, time, action, kind, name) VALUES (NULL, ${c.actor}, ${created}, ${`command.${c.command}`}, ${memberAuditKind(c.kind)}, ${c.member})`;
       return r;
     }) as CommandRow;
     return toCommandInfo(row, c.now);

@@ -2,6 +2,7 @@
 import { Type } from 'typebox';
 import { EnrollRequest, EnrollResponse, ErrorBody, Jwks, MemberKind, RenewRequest, RenewResponse, RevokeResponse, SigningKeyList, SigningKeyRotation } from '../../protocol/index.ts';
 import { actorOf } from '../http/auth.ts';
+import { memberAuditKind } from '../store/rows.ts';
 import type { ControllerApp } from '../http/app.ts';
 import type { IdentityService } from './identity-service.ts';
 
@@ -26,7 +27,7 @@ export function identityRoutes(app: ControllerApp, identity: IdentityService, au
     schema: { tags: ['identity'], summary: 'Revoke an enrolled agent or gateway: no renewal, channel closed, pushed to gateways', params: Type.Object({ kind: MemberKind, name: Type.String({ maxLength: 64 }) }), response: { 200: RevokeResponse, ...errors } },
   }, async (request) => {
     const m = await identity.revoke(request.params.kind, request.params.name);
-    await audit(actorOf(request).name, 'member.revoked', m.kind === 'agent' ? 'Agent' : 'GatewayMember', m.name);
+    await audit(actorOf(request).name, 'member.revoked', memberAuditKind(m.kind), m.name);
     return { member_id: m.id, name: m.name, kind: m.kind, state: 'revoked' as const, revoked_at: m.revokedAt ?? '' };
   });
 

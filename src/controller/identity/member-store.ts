@@ -4,7 +4,7 @@
  * `BEGIN IMMEDIATE`), so it needs nothing from the resource store but the file. Enrollment consumes one use
  * of the token and records the member in ONE transaction: a refused enrollment never costs a use.
  */
-import { isoTime, isoTimeOrNull, type DbTime } from '../store/rows.ts';
+import { isoTime, isoTimeOrNull, memberAuditKind, type DbTime } from '../store/rows.ts';
 import { openSideConnection } from '../store/statement-cache.ts';
 import type Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
@@ -106,7 +106,7 @@ export class SqliteMemberStore implements MemberStore {
       this.sql(`INSERT INTO ${fleet} (name, labels, state, enrolled_at) VALUES (?, ?, 'enrolled', ?)
         ON CONFLICT (name) DO UPDATE SET labels = excluded.labels, state = excluded.state, enrolled_at = excluded.enrolled_at`).run(name, tok.labels, time);
       this.sql(`INSERT INTO audit (revision, actor, time, action, kind, name, before_hash, after_hash) VALUES (NULL, ?, ?, 'member.enrolled', ?, ?, NULL, NULL)`)
-        .run(`enrollment-token:${tokenId}`, time, m.kind === 'agent' ? 'Agent' : 'GatewayMember', name);
+        .run(`enrollment-token:${tokenId}`, time, memberAuditKind(m.kind), name);
       return { ok: true, member: toMember(this.sql('SELECT * FROM members WHERE id = ?').get(id) as MemberRow) };
     });
     return run.immediate();

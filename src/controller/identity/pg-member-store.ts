@@ -10,7 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Labels, MemberKind, MemberPublicKey } from '../../protocol/index.ts';
 import type { Sql } from '../store/pg-connect.ts';
-import { isoTime, isoTimeOrNull } from '../store/rows.ts';
+import { isoTime, isoTimeOrNull, memberAuditKind } from '../store/rows.ts';
 import { toMember, type EnrollOutcome, type EnrollmentTokenRow, type MemberRecord, type MemberRow, type MemberStore, type ReportRecord } from './member-store.ts';
 
 
@@ -43,7 +43,7 @@ export class PgMemberStore implements MemberStore {
       const fleet = m.kind === 'agent' ? 'agents' : 'gateway_members';
       await tx`INSERT INTO ${tx(fleet)} (name, labels, state, enrolled_at) VALUES (${name}, ${tok.labels}, 'enrolled', ${time})
         ON CONFLICT (name) DO UPDATE SET labels = excluded.labels, state = excluded.state, enrolled_at = excluded.enrolled_at`;
-      await tx`INSERT INTO audit (revision, actor, time, action, kind, name) VALUES (NULL, ${`enrollment-token:${tokenId}`}, ${time}, 'member.enrolled', ${m.kind === 'agent' ? 'Agent' : 'GatewayMember'}, ${name})`;
+      await tx`INSERT INTO audit (revision, actor, time, action, kind, name) VALUES (NULL, ${`enrollment-token:${tokenId}`}, ${time}, 'member.enrolled', ${memberAuditKind(m.kind)}, ${name})`;
       return { ok: true, member: toMember(row) };
     }) as Promise<EnrollOutcome>;
   }

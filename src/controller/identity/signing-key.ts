@@ -114,9 +114,12 @@ export class MetaKeyringStorage implements KeyringStorage {
   }
 
   async save(entries: StoredEntry[]): Promise<void> {
-    await this.meta.setMeta(SIGNING_KEY_META, this.box.seal(ringText(entries), SIGNING_KEY_AAD));
+    await this.meta.setMeta(SIGNING_KEY_META, sealRing(entries, this.box));
   }
 }
+
+/** The ring as `meta.signing_key` holds it (also written by `fustor controller migrate`). */
+export const sealRing = (entries: StoredEntry[], box: SealingBox): string => box.seal(ringText(entries), SIGNING_KEY_AAD);
 
 export async function keyFromPrivateJwk(jwk: JWK, invalid: string): Promise<SigningKey> {
   if (!isPrivateEcJwk(jwk)) throw new Error(invalid);

@@ -43,7 +43,7 @@ import type postgres from 'postgres';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { SecretBox, SecretKeyError } from '../crypto/secret-box.ts';
-import { FileKeyringStorage, MetaKeyringStorage, SIGNING_KEY_META, type StoredEntry } from '../identity/signing-key.ts';
+import { FileKeyringStorage, sealRing, SIGNING_KEY_META, type StoredEntry } from '../identity/signing-key.ts';
 import { connectPostgres, explainConnectError, parseDatabaseUrl, redactDatabaseUrl } from './pg-connect.ts';
 import { applyPostgresMigrations, MigrationError } from './pg-migrations.ts';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.ts';
@@ -119,7 +119,7 @@ export async function migrateToPostgres(opts: MigrateToPostgresOptions): Promise
   const dataDir = resolve(opts.dataDir);
   const file = join(dataDir, 'controller.db');
   const keyFile = resolve(opts.secretKeyFile ?? join(dataDir, 'secret-key'));
-  const target = checked(() => parseDatabaseUrl(opts.database));
+  const target = await checked(() => parseDatabaseUrl(opts.database));
   if (!existsSync(file)) {
     throw new MigrateError(`${dataDir} is not a controller data dir (no controller.db): pass the --data-dir the SQLite controller ran with`);
   }
@@ -131,17 +131,13 @@ export async function migrateToPostgres(opts: MigrateToPostgresOptions): Promise
     const sqliteMeta = new Map((db.prepare('SELECT key, value FROM meta').all() as { key: string; value: string }[]).map((r) => [r.key, r.value]));
     const box = openSecretKey(keyFile, sqliteMeta.get('secret_key_id'), file);
     const signing = await loadSigningKeys(join(dataDir, 'signing-key.json'));
-    let sealedRing: string | undefined;
-    if (signing !== undefined) {
-      // The same sealing as the replicas' own storage: written through it into a capture.
-      await new MetaKeyringStorage({ getMeta: async () => undefined, claimMeta: async (_k, v) => v, setMeta: async (_k, v) => { sealedRing = v; } }, box).save(signing);
-    }
+    const sealedRing = signing === undefined ? undefined : sealRing(signing, box); // as the replicas' own storage seals it
     const meta = new Map(sqliteMeta);
     meta.set('secret_key_id', box.keyId);
     if (sealedRing === undefined) meta.delete(SIGNING_KEY_META);
     else meta.set(SIGNING_KEY_META, sealedRing);
 
-    const sql = await checkedAsync(() => connectPostgres(opts.database, { max: 1, applicationName: 'fustor-controller-migrate' }));
+    const sql = await checked(() => connectPostgres(opts.database, { max: 1, applicationName: 'fustor-controller-migrate' }));
     try {
       const counts = await sql.begin(async (tx) => {
         await applyPostgresMigrations(tx);
@@ -179,16 +175,8 @@ export async function migrateToPostgres(opts: MigrateToPostgresOptions): Promise
 }
 
 /** A StoreError of the `--database` checks becomes a MigrateError with the same line. */
-function checked<T>(fn: () => T): T {
-  try {
-    return fn();
-  } catch (e) {
-    if (e instanceof StoreError) throw new MigrateError(e.message);
-    throw e;
-  }
-}
-
-async function checkedAsync<T>(fn: () => Promise<T>): Promise<T> {
+/** A StoreError (the one-line `--database` errors) becomes the command's own one-line error. */
+async function checked<T>(fn: () => T | Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (e) {

@@ -3,7 +3,7 @@
  * only in types: SQLite hands back ISO text and numbers, PostgreSQL `Date`s for timestamptz and strings for
  * BIGINT. Normalising here keeps both stores returning byte-identical records.
  */
-import type { AuditEntry, Labels, ResourceDocument, ResourceKind } from '../../protocol/index.ts';
+import type { AuditEntry, Labels, MemberKind, ResourceDocument, ResourceKind } from '../../protocol/index.ts';
 import type { AgentRecord, StoredResource } from './store.ts';
 
 export type DbTime = string | Date;
@@ -11,6 +11,9 @@ export type DbInt = number | string;
 
 export const isoTime = (t: DbTime): string => (typeof t === 'string' ? t : t.toISOString());
 export const isoTimeOrNull = (t: DbTime | null): string | null => (t === null ? null : isoTime(t));
+
+/** The `kind` column of audit rows about a member (the resources have kinds of their own; members do not). */
+export const memberAuditKind = (kind: MemberKind): string => (kind === 'agent' ? 'Agent' : 'GatewayMember');
 
 export interface ResourceRow { kind: string; name: string; doc: string; sealed: string | null; hash: string; revision: DbInt; created_revision: DbInt; updated_at: DbTime }
 export interface AuditRow { id: DbInt; revision: DbInt | null; actor: string; time: DbTime; action: string; kind: string; name: string; before_hash: string | null; after_hash: string | null }
