@@ -97,11 +97,10 @@ test('behind a proxy that refuses WebSockets: the agent falls back to long-poll,
   const root = mkdtempSync(join(work, 'root-'));
   const rev1 = await apply([gatewayDoc('pgw', 'http://127.0.0.1:9'), viewDoc('pv', 'pgw'), pipeDoc('pp', 'pv', { agent: 'behind-proxy', agentSelector: undefined, source: { driver: 'fs', uri: root } })]);
   await eventually(async () => (await a.pipe('pp'))?.state === 'running', 20000, 'the pipe of the manifest runs');
-  const acked = await eventually(async () => {
+  await eventually(async () => {
     const r = (await c.json('/api/v1/agents/behind-proxy', 'GET')).body;
-    return r.running_revision === rev1 && r.apply_status === 'APPLIED' ? r : null;
-  }, 20000, 'the controller sees the ack');
-  assert.equal(acked.connected, true);
+    return r.running_revision === rev1 && r.apply_status === 'APPLIED' && r.connected === true ? r : null;
+  }, 20000, 'the controller sees the ack and the member connected');
   const rev2 = await apply([pipeDoc('pp', 'pv', { agent: 'behind-proxy', agentSelector: undefined, source: { driver: 'fs', uri: root }, audit_interval_sec: 60 })]);
   await eventually(async () => (await c.json('/api/v1/agents/behind-proxy', 'GET')).body.running_revision === rev2, 20000, 'a change is pushed and acked over long-poll');
 
@@ -141,7 +140,8 @@ test('in long-poll mode the WebSocket is probed again: once the path carries it,
   client.start();
   try {
     await eventually(async () => client.transport === 'long-poll', 20000, 'long-poll first');
-    assert.equal((await c.json('/api/v1/agents/prober', 'GET')).body.connected, true);
+    // The probe (every second here) ends the current long-poll session, so `connected` flaps: poll for it.
+    await eventually(async () => (await c.json('/api/v1/agents/prober', 'GET')).body.connected === true, 20000, 'connected over long-poll');
     const refusedBefore = seen.upgradesRefused;
     await eventually(async () => seen.upgradesRefused > refusedBefore, 20000, 'the WebSocket is probed again');
     await eventually(async () => client.transport === 'long-poll', 20000, 'a refused probe goes back to long-poll');
