@@ -22,6 +22,7 @@ import type { ResolvedConfig, ResolvedPipe } from './config/resolved-config.ts';
 import type { AuthSource, CredentialVerifier } from './http/auth.ts';
 import { ListenError, ReceiverListeners, openListener, type Listener } from './http/listeners.ts';
 import { createMetrics, type MetricsSource } from './http/metrics.ts';
+import { HeapCompactor } from '../kernel/heap-compaction.ts';
 import { IngestService, type PipeDirectory } from './pipes/ingest-service.ts';
 import { PipeRuntime } from './pipes/pipe-runtime.ts';
 import type { Session } from './sessions/session-registry.ts';
@@ -38,7 +39,14 @@ export interface GatewayOptions {
   credentials?: CredentialVerifier;
   /** Every listener (main and receivers) serves HTTPS with this certificate and key; plain HTTP without. */
   tls?: TlsMaterial;
+  /**
+   * Compact the heap after a snapshot once this many rows were applied since the last compaction
+   * (kernel/heap-compaction.ts); 0 = never. Default: FUSTOR_GATEWAY_COMPACT_AFTER_ROWS, else 100,000.
+   */
+  compactAfterRows?: number;
 }
+
+const COMPACT_AFTER_ROWS = 100_000;
 
 export interface ScopeReadiness { pipe_id: string; scope: string; ready: boolean; reason: string | null; leader: string | null }
 export interface ViewReadiness { ready: boolean; reason: string | null; kind: string; scopes: ScopeReadiness[] }
@@ -59,11 +67,21 @@ export class Gateway implements PipeDirectory, MetricsSource, AuthSource {
   private main: Listener | null = null;
   private sweepTimer: NodeJS.Timeout | null = null;
   private lastTickError = 0;
+  private readonly compactor: HeapCompactor;
 
   private constructor(private readonly opts: GatewayOptions) {
     this.current = opts.config;
     this.keyIndex = KeyIndex.build(opts.config);
     this.ingest = new IngestService(this, opts.log);
+    this.compactor = new HeapCompactor({
+      minRows: opts.compactAfterRows ?? compactAfterRowsFromEnv(opts.log),
+      rowsApplied: () => {
+        let n = 0;
+        for (const p of this.running.values()) n += p.counters.rowsApplied;
+        return n;
+      },
+      onCompacted: (c) => opts.log.info({ rows: c.rows, rss_before_mib: mib(c.rssBefore), rss_after_mib: mib(c.rssAfter), pause_ms: Math.round(c.pauseMs) }, 'heap compacted after a snapshot load'),
+    });
     this.metrics = createMetrics(this);
     this.receiverListeners = new ReceiverListeners(this, opts.log, opts.tls);
   }
@@ -130,6 +148,10 @@ export class Gateway implements PipeDirectory, MetricsSource, AuthSource {
 
   pipes(): Iterable<PipeRuntime> {
     return this.running.values();
+  }
+
+  snapshotLoaded(): void {
+    this.compactor.loadFinished();
   }
 
   // ---- readiness ----
@@ -373,7 +395,20 @@ export class Gateway implements PipeDirectory, MetricsSource, AuthSource {
   }
 
   async dispose(): Promise<void> {
+    this.compactor.dispose();
     await this.store.dispose();
   }
+}
+
+const mib = (bytes: number) => Math.round(bytes / 1048576);
+
+/** FUSTOR_GATEWAY_COMPACT_AFTER_ROWS, or the default with a warning when it is not a whole number ≥ 0. */
+function compactAfterRowsFromEnv(log: Logger): number {
+  const raw = process.env.FUSTOR_GATEWAY_COMPACT_AFTER_ROWS;
+  if (raw === undefined || raw === '') return COMPACT_AFTER_ROWS;
+  const n = Number(raw);
+  if (Number.isInteger(n) && n >= 0) return n;
+  log.warn(`FUSTOR_GATEWAY_COMPACT_AFTER_ROWS must be a whole number of rows (0 = never compact), not ${JSON.stringify(raw)}: using ${COMPACT_AFTER_ROWS}`);
+  return COMPACT_AFTER_ROWS;
 }
 

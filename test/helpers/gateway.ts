@@ -164,7 +164,7 @@ export interface RunningGateway {
   stop(): Promise<number | null>;
 }
 
-export interface StartOptions { args?: string[]; port?: number; timeoutMs?: number }
+export interface StartOptions { args?: string[]; port?: number; timeoutMs?: number; env?: Record<string, string> }
 
 /** Write `config` (object → one YAML file, or name → object/string map when `multiFile`) into `dir`. */
 export function writeConfig(dir: string, config: ConfigObject | string, multiFile = false): void {
@@ -194,7 +194,7 @@ function spawnGateway(dir: string | null, args: string[], env: Record<string, st
 export async function startGateway(config: ConfigObject | string, opts: StartOptions & { multiFile?: boolean } = {}): Promise<RunningGateway> {
   const dir = mkdtempSync(join(tmpdir(), 'fustor-gw-'));
   writeConfig(dir, config, opts.multiFile === true);
-  const proc = spawnGateway(dir, ['--port', String(opts.port ?? 0), '--log-format', 'json', ...(opts.args ?? [])]);
+  const proc = spawnGateway(dir, ['--port', String(opts.port ?? 0), '--log-format', 'json', ...(opts.args ?? [])], opts.env);
   return attachGateway(proc, dir, true, opts.timeoutMs);
 }
 

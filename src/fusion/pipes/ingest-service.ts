@@ -14,10 +14,12 @@ import { SessionRegistry, type EndReason, type Session, type SessionClock } from
 import type { PipeRuntime, PipeSignals } from './pipe-runtime.ts';
 import { ReplayGuard, batchIdentity } from './replay-guard.ts';
 
-/** What the service needs from the gateway: the running pipes. */
+/** What the service needs from the gateway: the running pipes, and word of a finished bulk load. */
 export interface PipeDirectory {
   pipe(pipeId: string): PipeRuntime | undefined;
   pipes(): Iterable<PipeRuntime>;
+  /** A snapshot made a view scope ready (the gateway may compact its heap, see kernel/heap-compaction.ts). */
+  snapshotLoaded(): void;
 }
 
 const FORCED: ReadonlySet<EndReason> = new Set(['pipe stopped', 'view restarted', 'view reset', 'key revoked', 'access revoked', 'shutdown']);
@@ -164,6 +166,7 @@ export class IngestService implements PipeSignals {
 
   snapshotEnded(pipeId: string, sessionId: string): void {
     if (this.registry.snapshotEnded(sessionId)) this.log.info({ pipe: pipeId, session: sessionId }, 'snapshot complete: view scope ready');
+    this.dir.snapshotLoaded();
   }
 
   jobCompleted(_pipeId: string, sessionId: string, metadata: Record<string, unknown> | undefined): void {
