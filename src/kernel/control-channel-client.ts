@@ -259,7 +259,12 @@ export class ControlChannelClient {
 
   private onFrame(frame: unknown): void {
     if (!controllerFrame.Check(frame)) {
-      this.opts.onError?.('controller sent a frame that does not match the protocol');
+      this.opts.onError?.(`controller sent a frame that does not match this member's protocol (type ${JSON.stringify((frame as { type?: unknown } | null)?.type)?.slice(0, 64)}); ignored`);
+      // A command this version cannot read still gets an answer, so it does not sit "sent" until it expires.
+      const f = frame as { type?: unknown; id?: unknown } | null;
+      if (f?.type === 'command' && typeof f.id === 'string' && f.id.length > 0 && f.id.length <= 64) {
+        this.sendResult({ type: 'command_result', id: f.id, ok: false, message: 'this member cannot read the command (a newer protocol): upgrade it to use that command' });
+      }
       return;
     }
     const f = frame as ControllerFrame;

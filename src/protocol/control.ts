@@ -124,6 +124,13 @@ export const SigningKeyRotation = Type.Object({ kid: Type.String(), active_from:
 
 // ---- frames --------------------------------------------------------------------------------------
 
+/*
+ * Mixed versions. During a rolling upgrade members and controllers of different versions talk to each other,
+ * so member frames (report, component state, command result) are open: a newer member may add fields and an
+ * older controller validates the fields it knows and drops the rest (hub.ts stores the cleaned report). The
+ * other way round, manifests are open objects too, and a command frame names its command as a string: a
+ * member that does not know a newer command answers it with ok: false instead of ignoring the frame.
+ */
 export const ApplyStatus = Type.Union([Type.Literal('APPLIED'), Type.Literal('APPLYING'), Type.Literal('FAILED')]);
 export type ApplyStatus = Static<typeof ApplyStatus>;
 
@@ -140,7 +147,7 @@ export const ComponentState = Type.Object({
   ready: Type.Optional(Type.Boolean()),
   /** Agent pipes: the role this agent holds at the gateway. */
   role: Type.Optional(Type.Union([Type.Literal('leader'), Type.Literal('follower'), Type.Null()])),
-}, { additionalProperties: false });
+});
 export type ComponentState = Static<typeof ComponentState>;
 
 export const ReportFrame = Type.Object({
@@ -157,7 +164,7 @@ export const ReportFrame = Type.Object({
   metrics: Type.Optional(Type.Record(Type.String({ maxLength: 64 }), Type.Number(), { maxProperties: 64 })),
   /** Gateways: the URL agents should push to (`--advertise-url`). */
   advertise_url: Type.Optional(Type.String({ maxLength: 2048 })),
-}, { additionalProperties: false });
+});
 export type ReportFrame = Static<typeof ReportFrame>;
 
 /**
@@ -170,11 +177,14 @@ export type ReportFrame = Static<typeof ReportFrame>;
  */
 export const MemberCommandName = Type.Union([Type.Literal('rescan'), Type.Literal('restart_pipe'), Type.Literal('renew_credential')]);
 export type MemberCommandName = Static<typeof MemberCommandName>;
+/** The commands this version's members carry out; any other name is refused with ok: false. */
+export const MEMBER_COMMANDS: ReadonlySet<string> = new Set<MemberCommandName>(['rescan', 'restart_pipe', 'renew_credential']);
 
 export const CommandFrame = Type.Object({
   type: Type.Literal('command'),
   id: Type.String(),
-  command: MemberCommandName,
+  /** One of MemberCommandName from this version; a string so that older members can refuse newer commands by name. */
+  command: Type.String({ minLength: 1, maxLength: 64 }),
   /** The pipe a `rescan` or `restart_pipe` is about (a `rescan` without one covers every pipe). */
   pipe: Type.Optional(Type.String()),
 });
@@ -186,7 +196,7 @@ export const CommandResultFrame = Type.Object({
   id: Type.String({ minLength: 1, maxLength: 64 }),
   ok: Type.Boolean(),
   message: Type.String({ maxLength: 1024 }),
-}, { additionalProperties: false });
+});
 export type CommandResultFrame = Static<typeof CommandResultFrame>;
 
 export const MemberFrame = Type.Union([ReportFrame, CommandResultFrame]);
@@ -210,7 +220,9 @@ export type ControllerFrame = Static<typeof ControllerFrame>;
 
 /** Long-poll fallback: the member posts its frames, the controller answers with its frames (waiting up to `wait_sec`). */
 export const PollRequest = Type.Object({
-  frames: Type.Array(MemberFrame, { maxItems: 16 }),
+  // The known frames for the document, plus any typed object: the hub checks each frame itself, so that a frame
+  // type of a newer member is ignored rather than failing the whole exchange (see "Mixed versions" above).
+  frames: Type.Array(Type.Union([ReportFrame, CommandResultFrame, Type.Object({ type: Type.String({ maxLength: 64 }) })]), { maxItems: 16 }),
   wait_sec: Type.Optional(Type.Number({ minimum: 0, maximum: 60 })),
 }, { additionalProperties: false });
 export type PollRequest = Static<typeof PollRequest>;
@@ -241,7 +253,8 @@ export const CommandInfo = Type.Object({
   id: Type.String(),
   kind: MemberKind,
   member: Type.String(),
-  command: MemberCommandName,
+  /** A string, not MemberCommandName: a replica of an older version may read a command a newer one stored. */
+  command: Type.String(),
   pipe: Type.Union([Type.String(), Type.Null()]),
   state: CommandState,
   message: Type.Union([Type.String(), Type.Null()]),

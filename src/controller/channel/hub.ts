@@ -15,7 +15,8 @@
 import { Compile } from 'typebox/compile';
 import type { WebSocket } from 'ws';
 import type { Logger } from '../../kernel/logger.ts';
-import { CHANNEL_CLOSE, MemberFrame, type CommandResultFrame, type ControllerFrame, type Manifest, type ReportFrame } from '../../protocol/index.ts';
+import { Value } from 'typebox/value';
+import { CHANNEL_CLOSE, MemberFrame, ReportFrame, type CommandResultFrame, type ControllerFrame, type Manifest } from '../../protocol/index.ts';
 import type { CommandStore } from '../commands/command-store.ts';
 import type { IdentityService } from '../identity/identity-service.ts';
 import type { MemberRecord, MemberStore } from '../identity/member-store.ts';
@@ -51,7 +52,16 @@ interface MemberState {
   reported: boolean;
   /** The desired manifest as last built, and the inputs it was built from (same object → still valid). */
   desired: { inputs: ManifestInputs; content: Manifest; hash: string } | null;
+  /** Frame types from a newer member this controller already said it does not know (said once each). */
+  unsupportedTypes: Set<string>;
 }
+
+/** checkFrame's answer for a well-formed frame of a type this version does not know. */
+const UNSUPPORTED = 'unsupported';
+/** What a frame type of a newer member looks like (`snake_case`, short); anything else is junk. */
+const NEWER_FRAME_TYPE = /^[a-z][a-z0-9_]{0,63}$/;
+/** Types only the controller sends: a member sending one is confused or hostile, not newer. */
+const CONTROLLER_FRAME_TYPES: ReadonlySet<string> = new Set(['hello', 'manifest', 'request_full_report', 'revoked', 'error', 'command']);
 
 export class ChannelHub {
   private readonly states = new Map<string, MemberState>();
@@ -106,6 +116,7 @@ export class ChannelHub {
         return this.hostile(st, ws, 'frame is not valid JSON');
       }
       const problem = this.checkFrame(frame);
+      if (problem === UNSUPPORTED) return this.unsupported(st, frame);
       if (problem !== null) return this.hostile(st, ws, problem);
       void this.onFrame(st, frame as MemberFrame).catch((e: unknown) => this.log.error({ err: e, member: member.name }, 'channel: frame handling failed'));
     });
@@ -132,6 +143,10 @@ export class ChannelHub {
     }
     for (const f of frames) {
       const problem = this.checkFrame(f);
+      if (problem === UNSUPPORTED) {
+        this.unsupported(st, f);
+        continue;
+      }
       if (problem !== null) return [{ type: 'error', code: 'BAD_REQUEST', message: problem }];
       await this.onFrame(st, f as MemberFrame);
     }
@@ -168,13 +183,27 @@ export class ChannelHub {
     }
   }
 
+  /** null: a valid member frame; UNSUPPORTED: a frame type this version does not know; otherwise what is wrong. */
   private checkFrame(frame: unknown): string | null {
     if (typeof frame !== 'object' || frame === null || Array.isArray(frame)) return 'a frame must be a JSON object with a "type"';
     const type = (frame as { type?: unknown }).type;
+    if (typeof type === 'string' && NEWER_FRAME_TYPE.test(type) && !CONTROLLER_FRAME_TYPES.has(type) && type !== 'report' && type !== 'command_result') return UNSUPPORTED;
     if (type !== 'report' && type !== 'command_result') return `unknown frame type ${JSON.stringify(type)?.slice(0, 64) ?? 'undefined'}: members send "report" and "command_result" frames`;
     if (memberFrame.Check(frame)) return null;
     const e = [...memberFrame.Errors(frame)][0] as { instancePath: string; message: string } | undefined;
     return `invalid ${type} frame: ${e === undefined ? 'does not match the schema' : `${e.instancePath || '/'} ${e.message}`}`;
+  }
+
+  /**
+   * A frame type from a newer member (mixed versions during a rolling upgrade): not an attack, so the channel
+   * stays open; the member is told once per connection state, the controller logs it once per type.
+   */
+  private unsupported(st: MemberState, frame: unknown): void {
+    const type = String((frame as { type: string }).type);
+    if (st.unsupportedTypes.has(type)) return;
+    st.unsupportedTypes.add(type);
+    this.log.warn({ member: st.member.name, type }, 'channel: frame type unknown to this controller version; ignored');
+    this.send(st, { type: 'error', code: 'UNSUPPORTED_FRAME', message: `this controller does not know "${type}" frames; ignored (upgrade the controller to use them)` });
   }
 
   private hostile(st: MemberState, ws: WebSocket, message: string): void {
@@ -188,7 +217,7 @@ export class ChannelHub {
   private stateOf(member: MemberRecord): MemberState {
     let st = this.states.get(member.id);
     if (st === undefined) {
-      st = { member, ws: null, queue: [], waiters: new Set(), pollGeneration: 0, lastSeq: null, runningHash: null, failedHash: null, sentHash: null, reported: false, desired: null };
+      st = { member, ws: null, queue: [], waiters: new Set(), pollGeneration: 0, lastSeq: null, runningHash: null, failedHash: null, sentHash: null, reported: false, desired: null, unsupportedTypes: new Set() };
       // No membersVersion bump: a connection changes no manifest (gateway manifests list ENROLLED agents, and
       // enrollments/revocations are seen through the change marker). Bumping here made every connecting
       // member re-read all members — quadratic when a fleet reconnects after a controller restart.
@@ -265,7 +294,8 @@ export class ChannelHub {
     }
     // One row write per report (the P8 bench: 10,000 members every 15 s). The stored state is what the report
     // alone implies; the state served by the API is recomputed at read time (offline needs the clock).
-    await this.members.recordReport(st.member.id, { state: reportHealth(st.member.kind, r, DEFAULT_POLICY).state, report: JSON.stringify(r), now: Date.now(), replica: this.opts.replica });
+    // Cleaned: fields a newer member added are not this version's to store or serve.
+    await this.members.recordReport(st.member.id, { state: reportHealth(st.member.kind, r, DEFAULT_POLICY).state, report: JSON.stringify(Value.Clean(ReportFrame, r)), now: Date.now(), replica: this.opts.replica });
     await this.evaluate(st);
   }
 

@@ -17,7 +17,7 @@ import { Compile } from 'typebox/compile';
 import { calculateJwkThumbprint, decodeJwt, exportJWK, generateKeyPair, importJWK, SignJWT, type CryptoKey, type JWK } from 'jose';
 import { ControlChannelClient, type ChannelTransport, type MemberReport } from '../control-channel-client.ts';
 import type { Logger } from '../logger.ts';
-import { ManifestFrame, PROOF_AUDIENCE, type ApplyStatus, type CommandFrame, type EnrollResponse, type MemberKind, type RenewResponse } from '../../protocol/index.ts';
+import { MEMBER_COMMANDS, ManifestFrame, PROOF_AUDIENCE, type ApplyStatus, type CommandFrame, type EnrollResponse, type MemberKind, type RenewResponse } from '../../protocol/index.ts';
 import { identityPaths, loadCachedManifest, loadIdentity, saveIdentity, writePrivateFile, type IdentityPaths, type MemberInfo } from './identity-files.ts';
 
 const manifestFrame = Compile(ManifestFrame);
@@ -153,6 +153,8 @@ export class ManagedMember {
 
   private async command(c: CommandFrame): Promise<{ ok: boolean; message: string }> {
     this.opts.log.info({ command: c.id, what: c.command, pipe: c.pipe }, 'command from the controller');
+    // A newer controller may know commands this member does not (mixed versions during an upgrade).
+    if (!MEMBER_COMMANDS.has(c.command)) return { ok: false, message: `this ${this.info.kind} (fustor ${this.opts.version}) does not know the command "${c.command}": upgrade it to use that command` };
     if (c.command === 'renew_credential') return this.renewNow();
     if (this.opts.command === undefined) return { ok: false, message: `a ${this.info.kind} does not run pipes: ${c.command} is for agents` };
     return this.opts.command(c);
