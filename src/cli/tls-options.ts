@@ -3,7 +3,8 @@
  * Problems are TlsFileError lines; the commands print them like their other flag errors.
  */
 import type { Command } from 'commander';
-import { loadTlsFiles, TlsFileError, type TlsMaterial } from '../kernel/tls-files.ts';
+import type { Logger } from '../kernel/logger.ts';
+import { loadTlsFiles, TlsFileError, watchTlsFiles, type TlsMaterial } from '../kernel/tls-files.ts';
 
 export interface TlsFlags {
   tlsCert?: string;
@@ -22,4 +23,22 @@ export function tlsFromFlags(flags: TlsFlags): TlsMaterial | undefined {
   if (flags.tlsKey === undefined) throw new TlsFileError('--tls-cert needs --tls-key FILE too (the private key of the certificate), or drop --tls-cert to serve plain HTTP');
   if (flags.tlsCert === undefined) throw new TlsFileError('--tls-key needs --tls-cert FILE too (the certificate of the key), or drop --tls-key to serve plain HTTP');
   return loadTlsFiles({ file: flags.tlsCert, setting: '--tls-cert' }, { file: flags.tlsKey, setting: '--tls-key' });
+}
+
+/**
+ * Watches the files of `tls` every `intervalMs` (kernel tlsReloadIntervalMs: FUSTOR_TLS_RELOAD_SEC) and hands a renewed pair to `apply`; a bad
+ * pair is logged and the running certificate stays. Returns the stop function (a no-op without TLS).
+ */
+export function watchTls(tls: TlsMaterial | undefined, intervalMs: number, log: Logger, apply: (m: TlsMaterial) => void): () => void {
+  if (tls?.files === undefined || intervalMs === 0) return () => undefined;
+  const { cert, key } = tls.files;
+  const w = watchTlsFiles(cert, key, {
+    intervalMs,
+    onReload: (m, subject, validTo) => {
+      apply(m);
+      log.info({ cert: cert.file, subject, valid_to: validTo }, 'TLS certificate reloaded: new connections use it');
+    },
+    onError: (message) => log.warn(`TLS files changed but not reloaded, the running certificate stays: ${message}`),
+  });
+  return () => w.stop();
 }

@@ -13,7 +13,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { DisposableStore, toDisposable } from '../kernel/disposable.ts';
 import type { Logger } from '../kernel/logger.ts';
-import type { TlsMaterial } from '../kernel/tls-files.ts';
+import { setServerTls, type TlsMaterial } from '../kernel/tls-files.ts';
 import { SecretBox, SecretKeyError } from './crypto/secret-box.ts';
 import { issueToken } from './crypto/tokens.ts';
 import { GitError } from './gitops/git.ts';
@@ -74,7 +74,14 @@ export class Controller {
     /** Who runs the reconcilers (GitOps); always this controller with SQLite. */
     readonly lease: Lease,
     private readonly disposables: DisposableStore,
+    /** The listener (an https.Server with TLS), for certificate renewals. */
+    private readonly server: unknown,
   ) {}
+
+  /** A renewed certificate: new connections use it (a plain-HTTP controller ignores it). */
+  setTls(tls: TlsMaterial): void {
+    setServerTls(this.server, tls);
+  }
 
   static async start(opts: ControllerOptions): Promise<Controller> {
     const disposables = new DisposableStore();
@@ -142,7 +149,7 @@ export class Controller {
       // The scheme follows the listener, so the default public URL (manifests' JWKS URL) is https:// with TLS.
       const url = `${opts.tls === undefined ? 'http' : 'https'}://${host}:${port}`;
       members.setUrl(opts.publicUrl?.replace(/\/+$/, '') ?? url);
-      return new Controller(url, adminToken, adminTokenFile, store, replica, lease, disposables);
+      return new Controller(url, adminToken, adminTokenFile, store, replica, lease, disposables, app.server);
     } catch (e) {
       await disposables.dispose();
       if (e instanceof StoreError || e instanceof SecretKeyError || e instanceof GitSourceError) throw new ControllerStartError(e.message);

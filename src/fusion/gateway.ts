@@ -14,7 +14,7 @@ import type { Registry } from 'prom-client';
 import { DisposableStore, toDisposable } from '../kernel/disposable.ts';
 import { notFound, notReady } from '../kernel/errors.ts';
 import type { Logger } from '../kernel/logger.ts';
-import type { TlsMaterial } from '../kernel/tls-files.ts';
+import { setServerTls, type TlsMaterial } from '../kernel/tls-files.ts';
 import type { Job, PipeInfo } from '../protocol/index.ts';
 import { diffConfig, type ConfigDiff } from './config/diff-config.ts';
 import { KeyIndex, type KeyGrant } from './config/key-index.ts';
@@ -148,6 +148,13 @@ export class Gateway implements PipeDirectory, MetricsSource, AuthSource {
 
   pipes(): Iterable<PipeRuntime> {
     return this.running.values();
+  }
+
+  /** A renewed certificate (the CLI watches the files): every listener serves it to new connections. */
+  setTls(tls: TlsMaterial): void {
+    if (this.opts.tls === undefined) return; // a plain-HTTP gateway stays plain
+    if (this.main !== null) setServerTls(this.main.app.server, tls);
+    this.receiverListeners.setTls(tls);
   }
 
   snapshotLoaded(): void {

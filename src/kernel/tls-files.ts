@@ -4,13 +4,15 @@
  * a listener that fails every handshake later. Shared by `fustor controller` and `fustor fusion`.
  */
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { createSecureContext } from 'node:tls';
+import { readFileSync, statSync } from 'node:fs';
+import { Server as TlsServer, createSecureContext } from 'node:tls';
 
 /** PEM contents handed to Fastify's `https` option as they are (the cert file may carry the chain). */
 export interface TlsMaterial {
   cert: Buffer;
   key: Buffer;
+  /** The files they were read from (watched for renewals, see watchTlsFiles). */
+  files?: { cert: TlsFile; key: TlsFile };
 }
 
 /** A TLS file problem phrased for the operator (one line naming the file and the fix). */
@@ -61,5 +63,66 @@ export function loadTlsFiles(cert: TlsFile, key: TlsFile): TlsMaterial {
   } catch (e) {
     throw new TlsFileError(`${cert.setting} ${cert.file} / ${key.setting} ${key.file}: not usable for TLS (${(e as Error).message}): pass a PEM certificate and its private key`);
   }
-  return { cert: certPem, key: keyPem };
+  return { cert: certPem, key: keyPem, files: { cert, key } };
+}
+
+/** Identity of a file's current content as far as a poll can tell (a renewal rewrites or replaces it). */
+function fileStamp(file: string): string {
+  try {
+    const st = statSync(file);
+    return `${st.ino}:${st.size}:${st.mtimeMs}`;
+  } catch (e) {
+    return `missing:${(e as NodeJS.ErrnoException).code ?? ''}`;
+  }
+}
+
+export interface TlsWatchOptions {
+  /** How often the files are looked at (stat only, unless they changed). */
+  intervalMs: number;
+  /** A changed pair that reads and matches: hand it to the listeners. */
+  onReload: (material: TlsMaterial, subject: string, validTo: string) => void;
+  /** A changed pair that does not (yet): the listeners keep the running certificate. Said once per change. */
+  onError: (message: string) => void;
+}
+
+/**
+ * Certificate renewal without a restart (certbot, an internal CA's agent): the files are polled and, when
+ * either changed and the pair is good again, the listeners get the new one for new connections. A renewal
+ * that writes the certificate and the key one after the other passes through a mismatched state; that is
+ * one `onError` and the next poll that sees both picks them up.
+ */
+export function watchTlsFiles(cert: TlsFile, key: TlsFile, opts: TlsWatchOptions): { stop(): void } {
+  const stamp = () => `${fileStamp(cert.file)}|${fileStamp(key.file)}`;
+  let loaded = stamp();
+  let failed: string | null = null;
+  const timer = setInterval(() => {
+    const now = stamp();
+    if (now === loaded || now === failed) return;
+    try {
+      const material = loadTlsFiles(cert, key);
+      const x509 = new X509Certificate(material.cert);
+      loaded = now;
+      failed = null;
+      opts.onReload(material, x509.subject.replace(/\n/g, ', '), x509.validTo);
+    } catch (e) {
+      failed = now;
+      opts.onError(e instanceof Error ? e.message : String(e));
+    }
+  }, opts.intervalMs);
+  timer.unref();
+  return { stop: () => clearInterval(timer) };
+}
+
+/** FUSTOR_TLS_RELOAD_SEC: how often TLS files are checked for a renewal (default 60 s; 0 = never). */
+export function tlsReloadIntervalMs(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env.FUSTOR_TLS_RELOAD_SEC;
+  if (raw === undefined || raw === '') return 60_000;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < 0) throw new TlsFileError(`FUSTOR_TLS_RELOAD_SEC must be a number of seconds (0 = never reload), not ${JSON.stringify(raw)}`);
+  return n * 1000;
+}
+
+/** New connections of an HTTPS server (Fastify's `app.server`) use `material` from now on; plain HTTP: nothing to do. */
+export function setServerTls(server: unknown, material: TlsMaterial): void {
+  if (server instanceof TlsServer) server.setSecureContext({ cert: material.cert, key: material.key });
 }

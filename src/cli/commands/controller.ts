@@ -14,14 +14,14 @@
  */
 import { installShutdown } from '../shutdown.ts';
 import { httpUrlParser, parsePort } from '../option-parsers.ts';
-import { addTlsOptions, tlsFromFlags, type TlsFlags } from '../tls-options.ts';
+import { addTlsOptions, tlsFromFlags, watchTls, type TlsFlags } from '../tls-options.ts';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { join } from 'node:path';
 import { createLogger } from '../../kernel/logger.ts';
 import { Controller, ControllerStartError } from '../../controller/controller.ts';
 import { parseDatabaseUrl, redactDatabaseUrl } from '../../controller/store/pg-connect.ts';
 import { MigrateError, migrateToPostgres, type MigrationReport } from '../../controller/store/migrate-to-postgres.ts';
-import { TlsFileError, type TlsMaterial } from '../../kernel/tls-files.ts';
+import { TlsFileError, tlsReloadIntervalMs, type TlsMaterial } from '../../kernel/tls-files.ts';
 import { fustorHome } from '../profile.ts';
 
 interface ControllerFlags extends TlsFlags {
@@ -130,8 +130,10 @@ async function runController(flags: ControllerFlags): Promise<void> {
     }
   }
   let tls: TlsMaterial | undefined;
+  let tlsReloadMs: number;
   try {
     tls = tlsFromFlags(flags); // also before the data dir: a wrong file is an operator error, one line
+    tlsReloadMs = tlsReloadIntervalMs();
   } catch (e) {
     if (e instanceof TlsFileError) fail(e.message);
     throw e;
@@ -156,7 +158,8 @@ async function runController(flags: ControllerFlags): Promise<void> {
     store: database === undefined ? 'sqlite' : redactDatabaseUrl(database),
   }, 'controller ready');
 
-  installShutdown(log, () => c.dispose(), { graceMs: SHUTDOWN_GRACE_MS });
+  const stopTlsWatch = watchTls(tls, tlsReloadMs, log, (m) => c.setTls(m));
+  installShutdown(log, () => { stopTlsWatch(); return c.dispose(); }, { graceMs: SHUTDOWN_GRACE_MS });
   // Printed after the handlers exist: a supervisor may signal the moment it reads this line.
   process.stdout.write(`controller listening on ${c.url}\n`);
 }

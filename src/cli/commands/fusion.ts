@@ -25,9 +25,9 @@ import { Gateway } from '../../fusion/gateway.ts';
 import { ListenError } from '../../fusion/http/listeners.ts';
 import { ManagedGateway } from '../../fusion/managed/managed-gateway.ts';
 import type { ConfigDiff } from '../../fusion/config/diff-config.ts';
-import { TlsFileError, loadTlsFiles, type TlsMaterial } from '../../kernel/tls-files.ts';
+import { TlsFileError, loadTlsFiles, tlsReloadIntervalMs, type TlsMaterial } from '../../kernel/tls-files.ts';
 import { fustorHome } from '../profile.ts';
-import { addTlsOptions, tlsFromFlags, type TlsFlags } from '../tls-options.ts';
+import { addTlsOptions, tlsFromFlags, watchTls, type TlsFlags } from '../tls-options.ts';
 
 const httpUrl = httpUrlParser('http://controller.example:8100');
 
@@ -77,7 +77,8 @@ async function runFusion(flags: FusionFlags): Promise<void> {
   }
   // Before anything else (a managed gateway would otherwise spend its enrollment token first).
   let tls = readTls(() => tlsFromFlags(flags));
-  if (flags.controller !== undefined) return runManaged(flags, flags.controller, tls);
+  const tlsReloadMs = readTls(() => tlsReloadIntervalMs());
+  if (flags.controller !== undefined) return runManaged(flags, flags.controller, tls, tlsReloadMs);
   const managedOnly = (['token', 'name', 'advertiseUrl', 'stateDir'] as const).filter((f) => flags[f] !== undefined);
   if (managedOnly.length > 0) fail(`${managedOnly.map((f) => `--${f.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')} ${managedOnly.length === 1 ? 'applies' : 'apply'} only to a managed gateway: add --controller URL`);
   if (flags.config === undefined) fail('fusion needs --config DIR (standalone mode) or --controller URL (managed mode); see fustor fusion --help');
@@ -108,14 +109,15 @@ async function runFusion(flags: FusionFlags): Promise<void> {
   log.info({ url: gw.url, files: loaded.files, views: [...loaded.config.views.keys()], pipes: [...loaded.config.pipes.keys()] }, 'gateway ready');
 
   let reloading: Promise<void> = Promise.resolve();
-  installShutdown(log, () => gw.dispose(), { graceMs: SHUTDOWN_GRACE_MS, onHup: () => { reloading = reloading.then(() => reload(gw, configDir, log)); } });
+  const stopTlsWatch = watchTls(tls, tlsReloadMs, log, (m) => gw.setTls(m));
+  installShutdown(log, () => { stopTlsWatch(); return gw.dispose(); }, { graceMs: SHUTDOWN_GRACE_MS, onHup: () => { reloading = reloading.then(() => reload(gw, configDir, log)); } });
   // Printed after the handlers exist: a supervisor may signal the moment it reads this line.
   process.stdout.write(`fusion listening on ${gw.url}\n`);
   for (const r of gw.receiverUrls()) process.stdout.write(`fusion ingest listening on ${r.url} (receivers: ${r.receivers.join(', ')})\n`);
 }
 
-/** The certificate and key, or the one-line error of a TlsFileError. */
-function readTls(load: () => TlsMaterial | undefined): TlsMaterial | undefined {
+/** What `load` returns (certificate and key, reload interval), or the one-line error of a TlsFileError. */
+function readTls<T>(load: () => T): T {
   try {
     return load();
   } catch (e) {
@@ -124,7 +126,7 @@ function readTls(load: () => TlsMaterial | undefined): TlsMaterial | undefined {
   }
 }
 
-async function runManaged(flags: FusionFlags, controllerUrl: string, tls: TlsMaterial | undefined): Promise<void> {
+async function runManaged(flags: FusionFlags, controllerUrl: string, tls: TlsMaterial | undefined, tlsReloadMs: number): Promise<void> {
   const stateDir = resolve(flags.stateDir ?? join(fustorHome(), 'fusion'));
   const log = createLogger({ format: flags.logFormat ?? 'auto', name: 'fusion' });
   let managed: ManagedGateway | null = null;
@@ -148,6 +150,7 @@ async function runManaged(flags: FusionFlags, controllerUrl: string, tls: TlsMat
     throw e;
   }
   const mg = managed;
+  watchTls(tls, tlsReloadMs, log, (m) => mg.setTls(m)); // its timer does not hold the process; disposal ends the listeners
   log.info({ url: mg.url, controller: controllerUrl, member: mg.name, stateDir }, 'managed gateway ready');
 
   process.stdout.write(`managed by ${controllerUrl} as gateway ${mg.name}\n`);

@@ -6,7 +6,7 @@
  */
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../../kernel/logger.ts';
-import type { TlsMaterial } from '../../kernel/tls-files.ts';
+import { setServerTls, type TlsMaterial } from '../../kernel/tls-files.ts';
 import type { ResolvedConfig } from '../config/resolved-config.ts';
 import type { Gateway } from '../gateway.ts';
 import { createApp, type GatewayApp } from './app.ts';
@@ -57,7 +57,13 @@ export function receiverPorts(config: ResolvedConfig, mainPort: number): Map<num
 export class ReceiverListeners {
   private readonly byPort = new Map<number, Listener>();
 
-  constructor(private readonly gw: Gateway, private readonly log: Logger, private readonly tls?: TlsMaterial) {}
+  constructor(private readonly gw: Gateway, private readonly log: Logger, private tls?: TlsMaterial) {}
+
+  /** A renewed certificate: the open receiver listeners take it for new connections, later ones open with it. */
+  setTls(tls: TlsMaterial): void {
+    this.tls = tls;
+    for (const l of this.byPort.values()) setServerTls(l.app.server, tls);
+  }
 
   /** Open/close/update receiver listeners to match `config`. Opening errors are collected, not thrown midway. */
   async sync(config: ResolvedConfig, mainPort: number, bodyLimit: number): Promise<{ opened: Listener[]; errors: string[] }> {

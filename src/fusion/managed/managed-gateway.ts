@@ -120,6 +120,11 @@ export class ManagedGateway {
     return this.member?.name ?? '';
   }
 
+  /** A renewed certificate for the gateway's listeners (see Gateway.setTls). */
+  setTls(tls: TlsMaterial): void {
+    this.gw?.setTls(tls);
+  }
+
   get url(): string {
     return this.gw?.url ?? '';
   }
