@@ -26,8 +26,9 @@ export function tlsFromFlags(flags: TlsFlags): TlsMaterial | undefined {
 }
 
 /**
- * Watches the files of `tls` every `intervalMs` (kernel tlsReloadIntervalMs: FUSTOR_TLS_RELOAD_SEC) and hands a renewed pair to `apply`; a bad
- * pair is logged and the running certificate stays. Returns the stop function (a no-op without TLS).
+ * Watches the files of `tls` every `intervalMs` (FUSTOR_TLS_RELOAD_SEC, see tlsReloadIntervalMs) and hands a
+ * renewed pair to `apply`; a bad pair is logged and the running certificate stays. Returns the stop function
+ * (a no-op without TLS or with an interval of 0).
  */
 export function watchTls(tls: TlsMaterial | undefined, intervalMs: number, log: Logger, apply: (m: TlsMaterial) => void): () => void {
   if (tls?.files === undefined || intervalMs === 0) return () => undefined;

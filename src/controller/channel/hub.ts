@@ -187,8 +187,10 @@ export class ChannelHub {
   private checkFrame(frame: unknown): string | null {
     if (typeof frame !== 'object' || frame === null || Array.isArray(frame)) return 'a frame must be a JSON object with a "type"';
     const type = (frame as { type?: unknown }).type;
-    if (typeof type === 'string' && NEWER_FRAME_TYPE.test(type) && !CONTROLLER_FRAME_TYPES.has(type) && type !== 'report' && type !== 'command_result') return UNSUPPORTED;
-    if (type !== 'report' && type !== 'command_result') return `unknown frame type ${JSON.stringify(type)?.slice(0, 64) ?? 'undefined'}: members send "report" and "command_result" frames`;
+    if (type !== 'report' && type !== 'command_result') {
+      if (typeof type === 'string' && NEWER_FRAME_TYPE.test(type) && !CONTROLLER_FRAME_TYPES.has(type)) return UNSUPPORTED;
+      return `unknown frame type ${JSON.stringify(type)?.slice(0, 64) ?? 'undefined'}: members send "report" and "command_result" frames`;
+    }
     if (memberFrame.Check(frame)) return null;
     const e = [...memberFrame.Errors(frame)][0] as { instancePath: string; message: string } | undefined;
     return `invalid ${type} frame: ${e === undefined ? 'does not match the schema' : `${e.instancePath || '/'} ${e.message}`}`;
