@@ -77,7 +77,8 @@ test('two agents enrolled by label run the selected pipe; a change restarts only
     const m = await managed(a1);
     assert.equal(m.revision, rev2, 'still running the last good revision');
     assert.equal((await a1.pipe('m1p'))?.startedAt, good?.startedAt, 'the last good pipe keeps running, not restarted');
-    assert.match(a1.stdout(), /manifest refused; the last good one keeps running/);
+    // The agent's log lines are written asynchronously (pino): the line may come after the status answer.
+    await eventually(async () => /manifest refused; the last good one keeps running/.test(a1.stdout()), 20000, 'the refusal logged');
     // The controller sees the rejection: FAILED with the agent's error, still running rev2.
     const seen = await eventually(async () => {
       const r = await c.json('/api/v1/agents/m1-a', 'GET');

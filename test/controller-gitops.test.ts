@@ -10,6 +10,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gatewayDoc, startController, viewDoc, type RunningController } from './helpers/controller.ts';
+import { eventually } from './helpers/gateway.ts';
 
 let root: string;
 
@@ -101,7 +102,8 @@ test('GitOps: commits applied as revisions, invalid commits kept out, API writes
   assert.match((status.last_error as { message: string }).message, /spec\.view/);
   assert.equal(((await c.json('/api/v1/resources/pipes/p1', 'GET')).body as { spec: { source: { uri: string } } }).spec.source.uri, '/data/b');
   assert.equal((await c.json('/healthz', 'GET')).body.revision, revA + 1);
-  assert.match(c.stdout() + c.stderr(), /not applied/);
+  // The controller's log lines are written asynchronously (pino): polled, not read once after the answer.
+  await eventually(async () => /not applied/.test(c.stdout() + c.stderr()), 10000, 'the refused commit logged');
 
   // A YAML syntax error is also kept out.
   const c2 = commit(repo, { '20-pipe.yml': 'kind: [unclosed\n' }, 'C2');

@@ -53,7 +53,9 @@ const running = (id: string, extra: Record<string, unknown> = {}) => ({ id, stat
 
 test('a reporting agent is healthy: running revision, apply status, version, pipes and host metrics in the API', async () => {
   connect(c, await enroll(c, 'mon-ok'), () => ({ version: '0.1.0', components: [running('p1')], metrics: { load1: 0.25 } }));
-  const a = await eventually(agent('mon-ok'), (a) => a.state === 'healthy' && a.running_revision !== null, 'mon-ok healthy with a running manifest');
+  // `connected` (the controller's view of the channel) is polled with the state: a loaded host can drop and
+  // reopen the channel between reports.
+  const a = await eventually(agent('mon-ok'), (a) => a.state === 'healthy' && a.running_revision !== null && a.connected, 'mon-ok healthy and connected with a running manifest');
   assert.deepEqual(a.reasons, []);
   assert.equal(a.connected, true);
   assert.equal(a.apply_status, 'APPLIED');

@@ -66,6 +66,8 @@ test('replicas — an apply on A is read on B; concurrent applies get unique rev
   assert.deepEqual([ha.leader, hb.leader], [true, false], 'A started first and holds the lease');
   assert.equal(hb.leader_replica, ha.replica);
   assert.deepEqual((await b.json('/api/v1/jwks', 'GET', { token: null })).body, (await a.json('/api/v1/jwks', 'GET', { token: null })).body);
+  // Log records are written asynchronously (pino): the ready record may come after the listening line.
+  await until('B logs "controller ready"', () => b.logs().some((l) => l.msg === 'controller ready'));
   assert.ok(!(b.stdout() + b.stderr()).includes('hunter2'), 'the database password reached the output');
   const ready = b.logs().find((l) => l.msg === 'controller ready');
   assert.match(String(ready?.store), /^postgres:\/\/postgres:\*\*\*@/);
@@ -182,7 +184,8 @@ test('failover — only the leader runs GitOps; after kill -9 of the leader the 
   await a.kill();
   const c3 = commit(repo, { 'pipe.yaml': pipeYaml('/data/3') }, 'three');
   await until('B takes the lease', async () => (await health(b)).leader);
-  assert.ok(b.logs().some((l) => l.msg === 'lease acquired'));
+  // Logged when the lease is taken, but written asynchronously: /healthz can say so before the line arrives.
+  await until('B logs "lease acquired"', () => b.logs().some((l) => l.msg === 'lease acquired'));
   await until('B applies commit three', async () => {
     const p = (await b.json('/api/v1/resources/pipes/p1', 'GET')).body as { spec?: { source: { uri: string } } };
     return p.spec?.source.uri === '/data/3';

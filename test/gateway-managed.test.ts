@@ -199,8 +199,10 @@ test('controller down: a restarted gateway starts from its cached manifest and k
     assert.equal(hb.status, 200, await hb.text());
     const r = await c.json('/api/v1/gateways', 'GET');
     const item = (r.body.items as Json[] | undefined)?.find((g) => g.name === GW);
-    return item !== undefined && typeof item.last_seen === 'string' && Date.parse(item.last_seen) >= back ? item : null;
-  }, 60_000, 'the gateway reports to the restarted controller');
+    // `connected` is the controller's view of the channel, which a loaded host can drop and reopen between
+    // two reports: part of the condition polled, not read once from the first fresh report.
+    return item !== undefined && typeof item.last_seen === 'string' && Date.parse(item.last_seen) >= back && item.connected === true ? item : null;
+  }, 60_000, 'the gateway reports to the restarted controller and is connected');
   // What the gateway reports on every heartbeat: per view readiness, sessions and the leader agent.
   assert.equal(seen.connected, true, JSON.stringify(seen));
   assert.equal(seen.advertise_url, gw.url);
