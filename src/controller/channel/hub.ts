@@ -97,17 +97,21 @@ export class ChannelHub {
     st.sentHash = null;
     st.lastSeq = null;
     this.send(st, { type: 'hello', member_id: member.id, name: member.name, heartbeat_sec: this.opts.heartbeatSec });
-    let alive = true;
-    ws.on('pong', () => { alive = true; });
+    // Liveness: a pong or any frame counts. Cut only after two ping periods without either: after an event-loop
+    // stall the interval can fire before the pong already waiting in the socket is read, and one such miss must
+    // not drop a healthy member.
+    let missed = 0;
+    const heard = () => { missed = 0; };
+    ws.on('pong', heard);
     const ping = setInterval(() => {
-      if (!alive) {
+      if (++missed > 2) {
         ws.terminate();
         return;
       }
-      alive = false;
       ws.ping();
     }, this.opts.heartbeatSec * 2000);
     ws.on('message', (data, isBinary) => {
+      heard();
       if (isBinary) return this.hostile(st, ws, 'binary frames are not part of the protocol: send JSON text frames');
       let frame: unknown;
       try {
