@@ -134,7 +134,7 @@ export const SigningKeyRotation = Type.Object({ kid: Type.String(), active_from:
 export const ApplyStatus = Type.Union([Type.Literal('APPLIED'), Type.Literal('APPLYING'), Type.Literal('FAILED')]);
 export type ApplyStatus = Static<typeof ApplyStatus>;
 
-export const ComponentState = Type.Object({
+const componentStateFields = {
   id: Type.String({ maxLength: 128 }),
   state: Type.String({ maxLength: 64 }),
   events_per_sec: Type.Optional(Type.Number()),
@@ -147,10 +147,11 @@ export const ComponentState = Type.Object({
   ready: Type.Optional(Type.Boolean()),
   /** Agent pipes: the role this agent holds at the gateway. */
   role: Type.Optional(Type.Union([Type.Literal('leader'), Type.Literal('follower'), Type.Null()])),
-});
+};
+export const ComponentState = Type.Object(componentStateFields);
 export type ComponentState = Static<typeof ComponentState>;
 
-export const ReportFrame = Type.Object({
+const reportFrameFields = (component: typeof ComponentState) => ({
   type: Type.Literal('report'),
   seq: Type.Integer({ minimum: 0 }),
   /** True when this report answers `request_full_report` (or is the first on a connection). */
@@ -160,11 +161,14 @@ export const ReportFrame = Type.Object({
   running_hash: Type.Union([Type.String({ maxLength: 128 }), Type.Null()]),
   status: ApplyStatus,
   error: Type.Optional(Type.String({ maxLength: 4096 })),
-  components: Type.Optional(Type.Array(ComponentState, { maxItems: 1024, description: 'per-pipe (agent) or per-view (gateway) state' })),
+  components: Type.Optional(Type.Array(component, { maxItems: 1024, description: 'per-pipe (agent) or per-view (gateway) state' })),
   metrics: Type.Optional(Type.Record(Type.String({ maxLength: 64 }), Type.Number(), { maxProperties: 64 })),
   /** Gateways: the URL agents should push to (`--advertise-url`). */
   advertise_url: Type.Optional(Type.String({ maxLength: 2048 })),
 });
+export const ReportFrame = Type.Object(reportFrameFields(ComponentState));
+/** ReportFrame with nothing else allowed: a report that passes holds only what this version stores (hub.ts). */
+export const KnownReportFrame = Type.Object(reportFrameFields(Type.Object(componentStateFields, { additionalProperties: false })), { additionalProperties: false });
 export type ReportFrame = Static<typeof ReportFrame>;
 
 /**

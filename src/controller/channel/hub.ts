@@ -16,7 +16,7 @@ import { Compile } from 'typebox/compile';
 import type { WebSocket } from 'ws';
 import type { Logger } from '../../kernel/logger.ts';
 import { Value } from 'typebox/value';
-import { CHANNEL_CLOSE, MemberFrame, ReportFrame, type CommandResultFrame, type ControllerFrame, type Manifest } from '../../protocol/index.ts';
+import { CHANNEL_CLOSE, KnownReportFrame, MemberFrame, ReportFrame, type CommandResultFrame, type ControllerFrame, type Manifest } from '../../protocol/index.ts';
 import type { CommandStore } from '../commands/command-store.ts';
 import type { IdentityService } from '../identity/identity-service.ts';
 import type { MemberRecord, MemberStore } from '../identity/member-store.ts';
@@ -25,6 +25,7 @@ import { DEFAULT_POLICY, reportHealth } from '../monitoring/health.ts';
 import type { ControllerStore } from '../store/store.ts';
 
 const memberFrame = Compile(MemberFrame);
+const knownReport = Compile(KnownReportFrame);
 const MAX_QUEUED = 16;
 
 export interface ChannelOptions {
@@ -300,8 +301,10 @@ export class ChannelHub {
     }
     // One row write per report (the P8 bench: 10,000 members every 15 s). The stored state is what the report
     // alone implies; the state served by the API is recomputed at read time (offline needs the clock).
-    // Cleaned: fields a newer member added are not this version's to store or serve.
-    await this.members.recordReport(st.member.id, { state: reportHealth(st.member.kind, r, DEFAULT_POLICY).state, report: JSON.stringify(Value.Clean(ReportFrame, r)), now: Date.now(), replica: this.opts.replica });
+    // Fields a newer member added are not this version's to store or serve: cleaned away. The compiled check
+    // first — Value.Clean walks the schema (≈ 0.15 ms a report, most of the controller's CPU per report in P8).
+    const known = knownReport.Check(r) ? r : Value.Clean(ReportFrame, r);
+    await this.members.recordReport(st.member.id, { state: reportHealth(st.member.kind, r, DEFAULT_POLICY).state, report: JSON.stringify(known), now: Date.now(), replica: this.opts.replica });
     await this.evaluate(st);
   }
 
