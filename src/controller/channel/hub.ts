@@ -203,7 +203,7 @@ export class ChannelHub {
 
   /**
    * A frame type from a newer member (mixed versions during a rolling upgrade): not an attack, so the channel
-   * stays open; the member is told once per connection state, the controller logs it once per type.
+   * stays open. Said once per member and frame type for the life of this process (to the member and in the log).
    */
   private unsupported(st: MemberState, frame: unknown): void {
     const type = String((frame as { type: string }).type);
