@@ -7,7 +7,7 @@
  * agent's pushes over https://.
  */
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { get } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -16,6 +16,7 @@ import { after, before, test } from 'node:test';
 import { agentConfig, startAgent, startManagedAgent } from './helpers/agent.ts';
 import { gatewayDoc, pipeDoc, runControllerExpectingFailure, startController, viewDoc } from './helpers/controller.ts';
 import { demoConfig, DEMO_KEYS, eventually, FUSTOR_BIN, ROOT, runFusionExpectingFailure, runGatewayExpectingFailure, startGateway, startManagedGateway } from './helpers/gateway.ts';
+import { issueServerCert, makeCa } from './helpers/tls.ts';
 
 // Reports every second and a short reconnect backoff, so the managed case does not wait for 15 s heartbeats.
 process.env.FUSTOR_CONTROLLER_HEARTBEAT_SEC = '1';
@@ -38,13 +39,9 @@ const TLS_ARGS = ['--tls-cert', CERT, '--tls-key', KEY];
 const TRUST = { FUSTOR_CA_FILE: CA };
 
 before(() => {
-  mkdirSync(certs);
-  const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: certs, stdio: ['ignore', 'ignore', 'pipe'] });
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  openssl('req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=fustor test CA');
-  openssl('req', '-new', ...ec, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost');
-  openssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-set_serial', '1', '-days', '2', '-copy_extensions', 'copy', '-out', 'server.pem');
-  openssl('req', '-x509', ...ec, '-keyout', 'other.key', '-out', 'other.pem', '-days', '2', '-subj', '/CN=other');
+  makeCa(certs);
+  issueServerCert(certs, 'server', 1);
+  issueServerCert(certs, 'other', 2);
 });
 
 interface Run { code: number | null; stdout: string; stderr: string }
