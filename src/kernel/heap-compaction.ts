@@ -27,14 +27,19 @@ export interface HeapCompactionOptions {
   gapMs?: number;
 }
 
-/** V8's full collection: `global.gc` when node runs with --expose-gc, otherwise exposed on first use. */
+let exposedGc: (() => void) | undefined;
+
+/** V8's full collection: `global.gc` when node runs with --expose-gc, otherwise exposed once on first use. */
 export function fullGc(): void {
-  let gc = (globalThis as { gc?: () => void }).gc;
-  if (typeof gc !== 'function') {
-    v8.setFlagsFromString('--expose-gc');
-    gc = vm.runInNewContext('gc') as () => void;
+  if (exposedGc === undefined) {
+    const global = (globalThis as { gc?: () => void }).gc;
+    if (typeof global === 'function') exposedGc = global;
+    else {
+      v8.setFlagsFromString('--expose-gc');
+      exposedGc = vm.runInNewContext('gc') as () => void; // a context per call would cost more than the flag
+    }
   }
-  gc();
+  exposedGc();
 }
 
 export class HeapCompactor {
